@@ -1,0 +1,98 @@
+// Package app is Tandem's web application: the pages, the static assets and
+// the WebSocket endpoint that hands connections to the signaling hub.
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+
+	"tandem/assets"
+	"tandem/signaling"
+)
+
+// Config tunes the web application.
+type Config struct {
+	// AllowedOrigins are origins, besides the page's own, whose pages may
+	// open the signaling WebSocket ("https://example.org").
+	AllowedOrigins []string
+}
+
+// RoomServer runs signaling connections; *signaling.Hub is one.
+type RoomServer interface {
+	Serve(conn signaling.Conn, room, pageHost string)
+}
+
+// Deps are the services the application uses.
+type Deps struct {
+	Rooms  RoomServer
+	Assets *assets.Bundle
+	Logger *slog.Logger
+}
+
+// New returns the Fiber application with every route mounted.
+func New(cfg Config, deps Deps) *fiber.App {
+	h := &handlers{
+		log:     deps.Logger.With("component", "http"),
+		rooms:   deps.Rooms,
+		assets:  deps.Assets,
+		origins: cfg.AllowedOrigins,
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "tandem",
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		BodyLimit:             16 << 10, // the only body is the room form
+		ErrorHandler:          h.error,
+	})
+	app.Use(securityHeaders)
+	app.Use(compress.New(compress.Config{
+		Next: func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/ws/") },
+	}))
+
+	app.Get("/", h.home)
+	app.Post("/rooms", h.createRoom)
+	app.Get("/r/:room", h.room)
+	app.Get("/ws/:room", h.checkUpgrade, h.websocket())
+	app.Get(assets.Prefix+"*", h.asset)
+	app.Get("/healthz", h.healthz)
+	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	return app
+}
+
+// error turns any handler error into a short plain-text answer.
+func (h *handlers) error(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	} else {
+		h.log.Error("request failed", "path", c.Path(), "err", err)
+	}
+	msg := fiber.ErrInternalServerError.Message
+	if fe != nil {
+		msg = fe.Message
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.Status(code).SendString(msg)
+}
+
+// securityHeaders sets the headers every response carries: no inline code,
+// no framing, no referrer (room names must not leak to other sites), and
+// camera, microphone and screen capture for this origin only.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"media-src 'self' blob: mediastream:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	c.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Cross-Origin-Opener-Policy", "same-origin")
+	return c.Next()
+}

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"tandem/assets"
+	"tandem/signaling"
+	"tandem/views"
+)
+
+type handlers struct {
+	log     *slog.Logger
+	rooms   RoomServer
+	assets  *assets.Bundle
+	origins []string
+}
+
+func (h *handlers) viewAssets() views.Assets {
+	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js")}
+}
+
+func render(c *fiber.Ctx, status int, page templ.Component) error {
+	c.Status(status).Type("html", "utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return page.Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+func (h *handlers) home(c *fiber.Ctx) error {
+	return render(c, fiber.StatusOK, views.Home(h.viewAssets(), "", ""))
+}
+
+// roomProblem explains to a person why a room name was refused.
+func roomProblem(err error) string {
+	reason := strings.TrimPrefix(err.Error(), signaling.ErrInvalidRoom.Error()+": ")
+	return "That room name can't be used (" + reason + "). Use 1 to 64 letters or digits, plus - _ or ."
+}
+
+// createRoom handles the entry form: a random room or the typed one.
+func (h *handlers) createRoom(c *fiber.Ctx) error {
+	if c.FormValue("action") == "new" {
+		return c.Redirect(roomPath(signaling.RandomRoom()), fiber.StatusSeeOther)
+	}
+	typed := utils.CopyString(c.FormValue("name"))
+	room, err := signaling.NormalizeRoom(typed)
+	if err != nil {
+		return render(c, fiber.StatusBadRequest, views.Home(h.viewAssets(), typed, roomProblem(err)))
+	}
+	return c.Redirect(roomPath(room), fiber.StatusSeeOther)
+}
+
+func roomPath(room string) string { return "/r/" + url.PathEscape(room) }
+
+// paramRoom reads and normalises the :room path parameter.
+func paramRoom(c *fiber.Ctx) (raw, room string, err error) {
+	raw, err = url.PathUnescape(c.Params("room"))
+	if err != nil {
+		return c.Params("room"), "", fmt.Errorf("%w: bad escape", signaling.ErrInvalidRoom)
+	}
+	raw = utils.CopyString(raw)
+	room, err = signaling.NormalizeRoom(raw)
+	return raw, room, err
+}
+
+// room serves the call page. A name that is not in canonical form is
+// redirected to it, so every link to one room looks the same.
+func (h *handlers) room(c *fiber.Ctx) error {
+	raw, room, err := paramRoom(c)
+	if err != nil {
+		return render(c, fiber.StatusBadRequest, views.Home(h.viewAssets(), raw, roomProblem(err)))
+	}
+	if raw != room {
+		target := roomPath(room)
+		if q := c.Context().QueryArgs().String(); q != "" {
+			target += "?" + q
+		}
+		return c.Redirect(target, fiber.StatusPermanentRedirect)
+	}
+	return render(c, fiber.StatusOK, views.Room(h.viewAssets(), room))
+}
+
+// checkUpgrade vets a WebSocket request before any room state changes: the
+// room name, the upgrade itself, and the Origin (cross-site WebSocket
+// hijacking). Requests without an Origin are not from a browser page.
+func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
+	_, room, err := paramRoom(c)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "invalid-room: "+err.Error())
+	}
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.ErrUpgradeRequired
+	}
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" && origin != c.BaseURL() && !slices.Contains(h.origins, origin) {
+		h.log.Warn("websocket origin refused", "origin", origin)
+		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
+	}
+	host := c.Hostname()
+	if hostOnly, _, err := net.SplitHostPort(host); err == nil {
+		host = hostOnly
+	}
+	c.Locals("room", room)
+	c.Locals("host", utils.CopyString(host))
+	return c.Next()
+}
+
+func (h *handlers) websocket() fiber.Handler {
+	return websocket.New(func(conn *websocket.Conn) {
+		room, _ := conn.Locals("room").(string)
+		host, _ := conn.Locals("host").(string)
+		h.rooms.Serve(conn, room, host)
+	}, websocket.Config{
+		// Origins are checked in checkUpgrade, against the request's own host.
+		Origins:          []string{"*"},
+		HandshakeTimeout: 10 * time.Second,
+		RecoverHandler: func(conn *websocket.Conn) {
+			if r := recover(); r != nil {
+				h.log.Error("websocket handler panicked", "panic", r)
+				_ = conn.Close()
+			}
+		},
+	})
+}
+
+func (h *handlers) asset(c *fiber.Ctx) error {
+	f, ok := h.assets.ByURL(c.Path())
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	c.Set(fiber.HeaderContentType, f.ContentType)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	return c.Send(f.Body)
+}
+
+func (h *handlers) healthz(c *fiber.Ctx) error {
+	return c.SendString("ok")
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the tandem command. Each is a flag with an
+// environment twin: -turn-secret is also TANDEM_TURN_SECRET.
+type config struct {
+	addr           string
+	tlsCert        string
+	tlsKey         string
+	allowedOrigins string
+	turnAddr       string
+	turnSecret     string
+	turnPublicIP   string
+	turnHost       string
+	turnRelayPorts string
+	turnAllowPeers string
+	turnTTL        time.Duration
+	logLevel       string
+}
+
+// envName is the environment twin of a flag.
+func envName(flagName string) string {
+	return "TANDEM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags, then fills every flag not given on the command
+// line from its environment twin.
+func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("tandem", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&c.addr, "addr", ":8080", "HTTP(S) listen address")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with -tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins, besides the page's own, allowed to open the signaling WebSocket")
+	fs.StringVar(&c.turnAddr, "turn-addr", ":3478", "TURN listen address, UDP and TCP")
+	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST API shared secret (default: a random one at each start)")
+	fs.StringVar(&c.turnPublicIP, "turn-public-ip", "", "public IP announced for TURN relays (default 127.0.0.1: relay-to-relay only)")
+	fs.StringVar(&c.turnHost, "turn-host", "", "host name of the TURN server given to browsers (default: the public IP, else the page's host)")
+	fs.StringVar(&c.turnRelayPorts, "turn-relay-ports", "49152-65535", "UDP port range for TURN relays")
+	fs.StringVar(&c.turnAllowPeers, "turn-allow-peers", "", "comma-separated CIDRs TURN may relay to although private (e.g. 10.0.0.0/8)")
+	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(output, "Usage: tandem [flags]\n\nTandem serves 1:1 video calls: web pages, signaling and TURN in one binary.\nEvery flag can also be set through the environment variable shown.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(output, "  -%s (%s)\n    \t%s", f.Name, envName(f.Name), f.Usage)
+			if f.DefValue != "" {
+				fmt.Fprintf(output, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(output)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// portRange parses "min-max".
+func portRange(s string) (uint16, uint16, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("port range %q: want min-max", s)
+	}
+	min, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	max, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err := errors.Join(err1, err2); err != nil || min == 0 || min > max {
+		return 0, 0, fmt.Errorf("port range %q: want min-max with 0 < min <= max <= 65535", s)
+	}
+	return uint16(min), uint16(max), nil
+}
+
+// prefixes parses a comma-separated list of CIDRs.
+func prefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range splitList(s) {
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("network %q: %w", part, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+// Command tandem serves 1:1 video calls: the web pages, WebSocket signaling
+// and a TURN server, all in one process.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"tandem/app"
+	"tandem/assets"
+	"tandem/signaling"
+	"tandem/turn"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now ends the process at once
+	}()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tandem:", err)
+		os.Exit(1)
+	}
+}
+
+// listening is what a started server tells its caller (tests use it).
+type listening struct {
+	HTTP net.Addr
+	TURN int // port, UDP and TCP
+}
+
+// run starts everything, calls ready (when not nil) once the listeners are
+// up, and serves until ctx ends; then it shuts down in order: rooms (peers
+// are told), HTTP, TURN.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(listening)) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	turnCfg, err := turnConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.turnSecret == "" {
+		logger.Info("no -turn-secret given: using a random one for this run")
+	}
+	turnSrv, err := turn.New(turnCfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := turnSrv.Close(); err != nil {
+			logger.Error("close TURN", "err", err)
+		}
+	}()
+
+	bundle, err := assets.Load()
+	if err != nil {
+		return err
+	}
+	hub := signaling.NewHub(signaling.Config{ICEServers: turnSrv.ICEServers}, logger)
+	web := app.New(app.Config{AllowedOrigins: splitList(cfg.allowedOrigins)}, app.Deps{
+		Rooms: hub, Assets: bundle, Logger: logger,
+	})
+
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	logger.Info("HTTP listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "")
+	if ready != nil {
+		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port()})
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- web.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hub.Close(closeCtx); err != nil {
+		logger.Warn("some signaling connections did not close in time", "err", err)
+	}
+	if err := web.ShutdownWithTimeout(3 * time.Second); err != nil {
+		logger.Warn("HTTP shutdown", "err", err)
+	}
+	return nil
+}
+
+func turnConfig(cfg config) (turn.Config, error) {
+	min, max, err := portRange(cfg.turnRelayPorts)
+	if err != nil {
+		return turn.Config{}, fmt.Errorf("-turn-relay-ports: %w", err)
+	}
+	allow, err := prefixes(cfg.turnAllowPeers)
+	if err != nil {
+		return turn.Config{}, fmt.Errorf("-turn-allow-peers: %w", err)
+	}
+	var publicIP netip.Addr
+	if cfg.turnPublicIP != "" {
+		if publicIP, err = netip.ParseAddr(cfg.turnPublicIP); err != nil {
+			return turn.Config{}, fmt.Errorf("-turn-public-ip: %w", err)
+		}
+	}
+	secret := cfg.turnSecret
+	if secret == "" {
+		secret = turn.RandomSecret()
+	}
+	return turn.Config{
+		Addr:          cfg.turnAddr,
+		Secret:        secret,
+		RelayIP:       publicIP,
+		Host:          cfg.turnHost,
+		RelayMinPort:  min,
+		RelayMaxPort:  max,
+		AllowPeers:    allow,
+		CredentialTTL: cfg.turnTTL,
+	}, nil
+}
+
+// listen opens the HTTP listener, with TLS when a certificate is configured.
+func listen(cfg config) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.addr, err)
+	}
+	if cfg.tlsCert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}

@@ -1,0 +1,66 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxRoomNameLen is the longest room name, in characters (runes).
+const MaxRoomNameLen = 64
+
+// NormalizeRoom returns the canonical form of a room name: NFC-normalised and
+// case-folded, so "Team-A" and "team-a" name one room. A valid name is 1 to 64
+// letters, digits or marks of any script plus '-', '_' and '.', and is not
+// made of dots alone (which would read as a path). Anything else returns an
+// error wrapping ErrInvalidRoom.
+func NormalizeRoom(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidRoom)
+	}
+	// Fold, then compose again: folding can undo composition ("ǅ" → "ǆ").
+	name = norm.NFC.String(cases.Fold().String(norm.NFC.String(name)))
+	n := utf8.RuneCountInString(name)
+	if n == 0 {
+		return "", fmt.Errorf("%w: empty", ErrInvalidRoom)
+	}
+	if n > MaxRoomNameLen {
+		return "", fmt.Errorf("%w: longer than %d characters", ErrInvalidRoom, MaxRoomNameLen)
+	}
+	onlyDots := true
+	for i, r := range name {
+		switch {
+		case r == '-' || r == '_':
+		case r == '.':
+			continue
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case unicode.IsMark(r) && i > 0:
+			// Combining marks carry vowels in scripts such as Devanagari.
+		default:
+			return "", fmt.Errorf("%w: %q is not allowed", ErrInvalidRoom, r)
+		}
+		onlyDots = false
+	}
+	if onlyDots {
+		return "", fmt.Errorf("%w: only dots", ErrInvalidRoom)
+	}
+	return name, nil
+}
+
+// roomAlphabet is Crockford's base32 in lower case: no i, l, o or u, so a name
+// read aloud or copied by hand survives.
+var roomAlphabet = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// RandomRoom returns an unguessable room name with 80 bits of randomness, in
+// four groups of four characters ("b7kq-m2xr-9hdt-4wpz").
+func RandomRoom() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	s := roomAlphabet.EncodeToString(b[:])
+	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
+}

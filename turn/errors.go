@@ -1,0 +1,12 @@
+package turn
+
+import "errors"
+
+// Sentinel errors returned by the TURN server and its configuration.
+var (
+	ErrNoSecret         = errors.New("turn: shared secret is empty")
+	ErrBadPortRange     = errors.New("turn: relay port range is invalid")
+	ErrPortInRelayRange = errors.New("turn: listening port lies inside the relay port range")
+	ErrTCPRelay         = errors.New("turn: TCP relay allocations are not supported")
+	ErrForbiddenPeer    = errors.New("turn: peer address is not allowed")
+)

@@ -1,0 +1,73 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+)
+
+// forbiddenPeers are networks a TURN relay must not reach by default: without
+// this list an open TURN port is a free proxy into the host's own network and
+// its cloud metadata service (169.254.169.254).
+var forbiddenPeers = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),      // "this network", including 0.0.0.0
+	netip.MustParsePrefix("10.0.0.0/8"),     // RFC 1918
+	netip.MustParsePrefix("100.64.0.0/10"),  // CGNAT shared space
+	netip.MustParsePrefix("127.0.0.0/8"),    // loopback
+	netip.MustParsePrefix("169.254.0.0/16"), // link-local, cloud metadata
+	netip.MustParsePrefix("172.16.0.0/12"),  // RFC 1918
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
+	netip.MustParsePrefix("192.168.0.0/16"), // RFC 1918
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
+	netip.MustParsePrefix("224.0.0.0/4"),    // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, including broadcast
+	netip.MustParsePrefix("::/128"),         // unspecified
+	netip.MustParsePrefix("::1/128"),        // loopback
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: embeds IPv4 addresses
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
+	netip.MustParsePrefix("100::/64"),       // discard
+	netip.MustParsePrefix("2001:db8::/32"),  // documentation
+	netip.MustParsePrefix("2002::/16"),      // 6to4: embeds IPv4 addresses
+	netip.MustParsePrefix("fc00::/7"),       // unique local
+	netip.MustParsePrefix("fe80::/10"),      // link-local
+	netip.MustParsePrefix("ff00::/8"),       // multicast
+}
+
+// peerPolicy decides which peer addresses an allocation may send to.
+type peerPolicy struct {
+	// self is the server's own relay address. Two allocations of this server
+	// must reach each other (both people forced to relay), so it is allowed;
+	// guardedConn then keeps writes to it inside the relay port range.
+	self  netip.Addr
+	allow []netip.Prefix
+}
+
+// permit reports whether a permission or channel to peerIP may be created.
+func (p peerPolicy) permit(peerIP net.IP) bool {
+	ip, ok := netip.AddrFromSlice(peerIP)
+	if !ok {
+		return false
+	}
+	return p.permitAddr(ip)
+}
+
+func (p peerPolicy) permitAddr(ip netip.Addr) bool {
+	ip = ip.Unmap() // ::ffff:127.0.0.1 is 127.0.0.1
+	if ip.Zone() != "" {
+		return false
+	}
+	if ip == p.self {
+		return true
+	}
+	for _, allowed := range p.allow {
+		if allowed.Contains(ip) {
+			return true
+		}
+	}
+	for _, forbidden := range forbiddenPeers {
+		if forbidden.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,227 @@
+// Package turn runs Tandem's bundled TURN server (pion/turn) and mints the
+// ephemeral "TURN REST API" credentials that browsers use with it.
+package turn
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/pion/turn/v5"
+)
+
+// Config configures the TURN server. The zero value of every field but Secret
+// has a working default (see withDefaults).
+type Config struct {
+	// Addr is where TURN listens, on both UDP and TCP. Default ":3478".
+	Addr string
+	// Secret is the shared secret of the TURN REST API credentials. An
+	// external coturn with use-auth-secret and the same secret accepts them.
+	Secret string
+	// RelayIP is the address announced in relay candidates. Default
+	// 127.0.0.1, which is enough when both people relay; set the public IP
+	// for deployments.
+	RelayIP netip.Addr
+	// RelayBind is the address relay sockets bind to. Default: RelayIP when
+	// it is loopback, else all interfaces (the public IP is often NATed).
+	RelayBind string
+	// Host is the host name written into iceServers URLs. Default: RelayIP
+	// when it is not loopback, else the host the page was loaded from.
+	Host string
+	// RelayMinPort and RelayMaxPort bound the relay sockets. Default
+	// 49152-65535.
+	RelayMinPort, RelayMaxPort uint16
+	// AllowPeers are networks that relays may reach even though the default
+	// policy forbids them (LAN deployments, tests).
+	AllowPeers []netip.Prefix
+	// CredentialTTL is how long minted credentials stay valid. Default 6h.
+	CredentialTTL time.Duration
+	// Realm is the TURN realm. Default "tandem".
+	Realm string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = ":3478"
+	}
+	if !c.RelayIP.IsValid() {
+		c.RelayIP = netip.MustParseAddr("127.0.0.1")
+	}
+	if c.RelayBind == "" {
+		c.RelayBind = "0.0.0.0"
+		if c.RelayIP.IsLoopback() {
+			c.RelayBind = c.RelayIP.String()
+		}
+	}
+	if c.Host == "" && !c.RelayIP.IsLoopback() {
+		c.Host = c.RelayIP.String()
+	}
+	if c.RelayMinPort == 0 && c.RelayMaxPort == 0 {
+		c.RelayMinPort, c.RelayMaxPort = 49152, 65535
+	}
+	if c.CredentialTTL == 0 {
+		c.CredentialTTL = 6 * time.Hour
+	}
+	if c.Realm == "" {
+		c.Realm = "tandem"
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Secret == "" {
+		return ErrNoSecret
+	}
+	if c.RelayMinPort == 0 || c.RelayMinPort > c.RelayMaxPort {
+		return fmt.Errorf("%w: %d-%d", ErrBadPortRange, c.RelayMinPort, c.RelayMaxPort)
+	}
+	return nil
+}
+
+// RandomSecret returns a fresh shared secret, for runs that set none.
+func RandomSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ICEServer has the shape of the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Server is a running TURN server.
+type Server struct {
+	// Static after construction.
+	cfg  Config
+	log  *slog.Logger
+	port int
+	turn *turn.Server
+}
+
+// New starts a TURN server listening on cfg.Addr over UDP and TCP.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	udp, tcp, err := listen(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	port := udp.LocalAddr().(*net.UDPAddr).Port
+	if port >= int(cfg.RelayMinPort) && port <= int(cfg.RelayMaxPort) {
+		_ = udp.Close()
+		_ = tcp.Close()
+		return nil, fmt.Errorf("%w: %d", ErrPortInRelayRange, port)
+	}
+
+	policy := peerPolicy{self: cfg.RelayIP.Unmap(), allow: cfg.AllowPeers}
+	relays := func() turn.RelayAddressGenerator {
+		return &relayGenerator{
+			inner: &turn.RelayAddressGeneratorPortRange{
+				RelayAddress: net.IP(cfg.RelayIP.AsSlice()),
+				Address:      cfg.RelayBind,
+				MinPort:      cfg.RelayMinPort,
+				MaxPort:      cfg.RelayMaxPort,
+			},
+			self: policy.self,
+		}
+	}
+	permit := func(_ net.Addr, peerIP net.IP) bool { return policy.permit(peerIP) }
+	loggers := &pionLoggerFactory{log: logger.With("component", "turn")}
+
+	ts, err := turn.NewServer(turn.ServerConfig{
+		Realm:         cfg.Realm,
+		AuthHandler:   turn.LongTermTURNRESTAuthHandler(cfg.Secret, loggers.NewLogger("auth")),
+		LoggerFactory: loggers,
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn:            udp,
+			RelayAddressGenerator: relays(),
+			PermissionHandler:     permit,
+		}},
+		ListenerConfigs: []turn.ListenerConfig{{
+			Listener:              tcp,
+			RelayAddressGenerator: relays(),
+			PermissionHandler:     permit,
+		}},
+	})
+	if err != nil {
+		_ = udp.Close()
+		_ = tcp.Close()
+		return nil, fmt.Errorf("turn: start server: %w", err)
+	}
+	logger.Info("TURN listening", "addr", udp.LocalAddr().String(), "relay_ip", cfg.RelayIP.String(),
+		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
+	return &Server{cfg: cfg, log: logger, port: port, turn: ts}, nil
+}
+
+// listen opens UDP and TCP on the same address. With port 0 it picks a UDP
+// port and retries until TCP gets the same one.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	var lc net.ListenConfig
+	for range 20 {
+		udp, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if _, p, _ := net.SplitHostPort(addr); p != "0" {
+			return nil, nil, fmt.Errorf("turn: listen tcp %s: %w", addr, err)
+		}
+	}
+	return nil, nil, errors.New("turn: no port free on both UDP and TCP")
+}
+
+// Port is the UDP and TCP port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// Secret is the shared secret credentials are minted with.
+func (s *Server) Secret() string { return s.cfg.Secret }
+
+// ICEServers returns the STUN and TURN entries for one peer, with fresh
+// credentials bound to peerID. pageHost is the host the page was loaded from,
+// used when no TURN host is configured.
+func (s *Server) ICEServers(peerID, pageHost string) []ICEServer {
+	host := s.cfg.Host
+	if host == "" {
+		host = pageHost
+	}
+	hostPort := net.JoinHostPort(host, strconv.Itoa(s.port))
+	username, password, err := turn.GenerateLongTermTURNRESTCredentials(s.cfg.Secret, peerID, s.cfg.CredentialTTL)
+	if err != nil {
+		s.log.Error("mint TURN credentials", "err", err)
+		return []ICEServer{{URLs: []string{"stun:" + hostPort}}}
+	}
+	return []ICEServer{
+		{URLs: []string{"stun:" + hostPort}},
+		{
+			URLs:       []string{"turn:" + hostPort + "?transport=udp", "turn:" + hostPort + "?transport=tcp"},
+			Username:   username,
+			Credential: password,
+		},
+	}
+}
+
+// Close stops the server and closes every allocation.
+func (s *Server) Close() error {
+	if err := s.turn.Close(); err != nil {
+		return fmt.Errorf("turn: close: %w", err)
+	}
+	return nil
+}
