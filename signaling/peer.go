@@ -2,6 +2,8 @@ package signaling
 
 import (
 	"errors"
+	"io"
+	"net"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ type Conn interface {
 	SetWriteDeadline(t time.Time) error
 	SetReadLimit(limit int64)
 	SetPongHandler(h func(appData string) error)
+	NetConn() net.Conn
 	Close() error
 }
 
@@ -28,6 +31,10 @@ const (
 	closeGoingAway = websocket.CloseGoingAway
 	closePolicy    = websocket.ClosePolicyViolation
 )
+
+// closeGrace is how long the server waits for a client's answering close
+// frame before it closes the socket anyway.
+const closeGrace = time.Second
 
 // Peer is one connected client. Its methods only enqueue: the connection's
 // single writer goroutine does the writing.
@@ -93,10 +100,11 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 	}
 	defer h.wg.Done()
 
+	readerDone := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		h.write(p)
+		h.write(p, readerDone)
 	}()
 	defer func() { <-writerDone }()
 
@@ -106,10 +114,12 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 		p.log.Info("room full")
 		p.send(encode(ServerMessage{Type: TypeFull, Room: room}))
 		p.stop(closeNormal, "room full")
+		close(readerDone)
 		return
 	case err != nil:
 		p.send(errorMessage(CodeServerShutdown, "The server is shutting down."))
 		p.stop(closeGoingAway, "server shutdown")
+		close(readerDone)
 		return
 	case other == nil:
 		p.send(encode(ServerMessage{Type: TypeCreated, Room: room, Peer: p.id, ICEServers: h.cfg.ICEServers(p.id, pageHost)}))
@@ -119,18 +129,25 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 	}
 	p.log.Info("joined", "alone", other == nil)
 
-	h.read(p)
+	err = h.read(p)
 
 	if other := h.leave(p); other != nil {
 		other.send(encode(ServerMessage{Type: TypePeerLeft, Peer: p.id}))
 	}
 	p.stop(closeNormal, "")
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// The library has sent 1009. Read what the client still sends, so
+		// closing does not reset the connection and lose that close frame.
+		_ = conn.NetConn().SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, conn.NetConn())
+	}
+	close(readerDone)
 	p.log.Info("left")
 }
 
-// read handles the client's frames until the connection fails or the client
-// leaves.
-func (h *Hub) read(p *Peer) {
+// read handles the client's frames until the connection fails (the error is
+// returned) or the client leaves (nil).
+func (h *Hub) read(p *Peer) error {
 	p.conn.SetReadLimit(h.cfg.MaxMessageSize)
 	_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	p.conn.SetPongHandler(func(string) error {
@@ -142,7 +159,7 @@ func (h *Hub) read(p *Peer) {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				p.log.Warn("frame too large")
 			}
-			return
+			return err
 		}
 		_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 		if kind != websocket.TextMessage {
@@ -163,17 +180,19 @@ func (h *Hub) read(p *Peer) {
 			}
 			other.send(encodeSignal(p.id, m.Data))
 		case TypeLeave:
-			return
+			return nil
 		}
 	}
 }
 
-// write is the connection's only writer: it sends queued frames and pings,
-// and on stop flushes the queue, sends a close frame and closes the socket.
-func (h *Hub) write(p *Peer) {
+// write is the connection's only writer: it sends queued frames and pings.
+// On stop it flushes the queue and sends a close frame, then gives the
+// reader a moment to see the client's answering close frame before closing
+// the socket (which ends the reader in any case).
+func (h *Hub) write(p *Peer, readerDone <-chan struct{}) {
 	ping := time.NewTicker(h.cfg.PingInterval)
 	defer ping.Stop()
-	defer p.conn.Close() // also ends the reader's ReadMessage
+	defer p.conn.Close()
 	for {
 		select {
 		case frame := <-p.queue:
@@ -188,6 +207,10 @@ func (h *Hub) write(p *Peer) {
 			}
 		case <-p.done:
 			h.flush(p)
+			select {
+			case <-readerDone:
+			case <-time.After(closeGrace):
+			}
 			return
 		}
 	}

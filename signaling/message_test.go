@@ -1,0 +1,64 @@
+package signaling
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestDecodeClientMessage(t *testing.T) {
+	tests := []struct {
+		frame string
+		typ   string
+		ok    bool
+	}{
+		{`{"type":"signal","data":{"candidate":{"candidate":"x"}}}`, TypeSignal, true},
+		{`{"type":"signal","data": {"a":1},"extra":true}`, TypeSignal, true},
+		{`{"type":"leave"}`, TypeLeave, true},
+		{`{"type":"signal","data":null}`, "", false},
+		{`{"type":"signal","data":[1]}`, "", false},
+		{`{"type":"signal"}`, "", false},
+		{`{"type":1}`, "", false},
+		{`{"type":"created"}`, "", false},
+		{`null`, "", false},
+		{``, "", false},
+		{`{"type":"leave"`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.frame, func(t *testing.T) {
+			m, err := DecodeClientMessage([]byte(tt.frame))
+			if (err == nil) != tt.ok || m.Type != tt.typ {
+				t.Fatalf("DecodeClientMessage(%s) = %+v, %v", tt.frame, m, err)
+			}
+		})
+	}
+}
+
+func TestEncodeSignalIsValidJSON(t *testing.T) {
+	frame := encodeSignal("0123456789abcdef", json.RawMessage(`{"description":{"type":"offer","sdp":"v=0\r\n"}}`))
+	var m ServerMessage
+	if err := json.Unmarshal(frame, &m); err != nil {
+		t.Fatalf("%s: %v", frame, err)
+	}
+	if m.Type != TypeSignal || m.From != "0123456789abcdef" || string(m.Data) != `{"description":{"type":"offer","sdp":"v=0\r\n"}}` {
+		t.Fatalf("decoded %+v", m)
+	}
+}
+
+func FuzzDecodeClientMessage(f *testing.F) {
+	for _, s := range []string{`{"type":"signal","data":{}}`, `{"type":"leave"}`, `{"type":`, `[]`, `{"type":"signal","data":"x"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		m, err := DecodeClientMessage(frame)
+		if err != nil {
+			return
+		}
+		if m.Type == TypeSignal {
+			// What is relayed must be valid JSON.
+			out := encodeSignal("00", m.Data)
+			if !json.Valid(out) {
+				t.Fatalf("relay of %q is not JSON: %q", frame, out)
+			}
+		}
+	})
+}
