@@ -25,6 +25,7 @@ func startServer(t *testing.T, extra ...string) testServer {
 		"-addr", "127.0.0.1:0",
 		"-turn-addr", "127.0.0.1:0",
 		"-turn-public-ip", "127.0.0.2",
+		"-turn-relay-ports", "61000-61999", // above the ephemeral range that :0 picks from
 		"-log-level", "warn",
 	}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
