@@ -3,8 +3,8 @@ package signaling
 import (
 	"errors"
 	"io"
-	"net"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 

@@ -33,7 +33,7 @@ func TestNormalizeRoom(t *testing.T) {
 		{".", "", false},
 		{"<script>", "", false},
 		{"a\x00b", "", false},
-		{"\u0301a", "", false}, // a mark cannot start a name
+		{"\u0301a", "", false},  // a mark cannot start a name
 		{"a\u200bb", "", false}, // zero-width space
 		{"\xff\xfe", "", false},
 		{"emoji😀", "", false},

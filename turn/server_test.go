@@ -333,9 +333,9 @@ func TestPeerPolicy(t *testing.T) {
 		{"fe80::1", false},
 		{"ff02::1", false},
 		{"64:ff9b::7f00:1", false}, // NAT64 form of 127.0.0.1
-		{"2002:7f00:1::1", false},   // 6to4 form of 127.0.0.1
-		{"10.1.2.3", true},          // allowed network
-		{"198.51.100.10", true},     // the server's own relay address
+		{"2002:7f00:1::1", false},  // 6to4 form of 127.0.0.1
+		{"10.1.2.3", true},         // allowed network
+		{"198.51.100.10", true},    // the server's own relay address
 		{"::ffff:198.51.100.10", true},
 		{"8.8.8.8", true},
 		{"203.0.113.9", true},
