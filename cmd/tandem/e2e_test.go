@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// wireMessage is a server message as a client sees it.
+type wireMessage struct {
+	Type       string             `json:"type"`
+	Peer       string             `json:"peer"`
+	Peers      []string           `json:"peers"`
+	ICEServers []webrtc.ICEServer `json:"iceServers"`
+	From       string             `json:"from"`
+	Data       json.RawMessage    `json:"data"`
+	Code       string             `json:"code"`
+}
+
+// signalData is what the browser client puts in a signal's data, and so
+// what these Go peers send too.
+type signalData struct {
+	Description *webrtc.SessionDescription `json:"description,omitempty"`
+	Candidate   *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
+}
+
+// goPeer is a pion/webrtc peer that joins a room through the real
+// WebSocket protocol, as a browser tab would.
+type goPeer struct {
+	t     *testing.T
+	ws    *websocket.Conn
+	wsMu  sync.Mutex // one writer at a time on the WebSocket
+	pc    *webrtc.PeerConnection
+	hello wireMessage // created or joined
+}
+
+func joinRoom(t *testing.T, srv testServer, room string) *goPeer {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(srv.wsURL(room), nil)
+	if err != nil {
+		t.Fatalf("dial signaling: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	p := &goPeer{t: t, ws: ws}
+	p.hello = p.read()
+	if p.hello.Type != "created" && p.hello.Type != "joined" {
+		t.Fatalf("first message %+v, want created or joined", p.hello)
+	}
+	return p
+}
+
+func (p *goPeer) read() wireMessage {
+	p.t.Helper()
+	_ = p.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, frame, err := p.ws.ReadMessage()
+	if err != nil {
+		p.t.Fatalf("read signaling: %v", err)
+	}
+	var m wireMessage
+	if err := json.Unmarshal(frame, &m); err != nil {
+		p.t.Fatalf("decode %s: %v", frame, err)
+	}
+	return m
+}
+
+func (p *goPeer) signal(d signalData) {
+	data, _ := json.Marshal(d)
+	frame, _ := json.Marshal(map[string]any{"type": "signal", "data": json.RawMessage(data)})
+	p.wsMu.Lock()
+	defer p.wsMu.Unlock()
+	if err := p.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		p.t.Errorf("send signal: %v", err)
+	}
+}
+
+// newPeerConnection makes a relay-only peer connection with the ICE servers
+// the room handed out. Only loopback is used, and no mDNS.
+func (p *goPeer) newPeerConnection() {
+	p.t.Helper()
+	var se webrtc.SettingEngine
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         p.hello.ICEServers,
+		ICETransportPolicy: webrtc.ICETransportPolicyRelay,
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { _ = pc.Close() })
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil { // nil: gathering finished
+			init := c.ToJSON()
+			p.signal(signalData{Candidate: &init})
+		}
+	})
+	p.pc = pc
+}
+
+// handleSignals applies the other peer's descriptions and candidates until
+// the WebSocket closes; an offer is answered.
+func (p *goPeer) handleSignals() {
+	for {
+		_, frame, err := p.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m wireMessage
+		if json.Unmarshal(frame, &m) != nil || m.Type != "signal" {
+			continue
+		}
+		var d signalData
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			p.t.Errorf("bad signal %s: %v", m.Data, err)
+			continue
+		}
+		switch {
+		case d.Description != nil:
+			if err := p.pc.SetRemoteDescription(*d.Description); err != nil {
+				p.t.Errorf("set remote: %v", err)
+				continue
+			}
+			if d.Description.Type == webrtc.SDPTypeOffer {
+				answer, err := p.pc.CreateAnswer(nil)
+				if err == nil {
+					err = p.pc.SetLocalDescription(answer)
+				}
+				if err != nil {
+					p.t.Errorf("answer: %v", err)
+					continue
+				}
+				p.signal(signalData{Description: p.pc.LocalDescription()})
+			}
+		case d.Candidate != nil:
+			if err := p.pc.AddICECandidate(*d.Candidate); err != nil {
+				p.t.Errorf("add candidate: %v", err)
+			}
+		}
+	}
+}
+
+// TestRelayedCallBetweenGoPeers is a whole call through the bundled TURN:
+// two pion peers join a room, take the iceServers the room hands out, use
+// relay-only ICE, and exchange a video track and a data-channel message.
+func TestRelayedCallBetweenGoPeers(t *testing.T) {
+	srv := startServer(t)
+
+	answerer := joinRoom(t, srv, "pion-call")
+	if answerer.hello.Type != "created" {
+		t.Fatalf("first peer got %q", answerer.hello.Type)
+	}
+	offerer := joinRoom(t, srv, "pion-call")
+	if offerer.hello.Type != "joined" {
+		t.Fatalf("second peer got %q", offerer.hello.Type)
+	}
+	if m := answerer.read(); m.Type != "peer-joined" {
+		t.Fatalf("first peer got %+v, want peer-joined", m)
+	}
+
+	answerer.newPeerConnection()
+	offerer.newPeerConnection()
+
+	// What the answerer receives.
+	gotMessage := make(chan string, 1)
+	gotRTP := make(chan []byte, 1)
+	answerer.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(msg webrtc.DataChannelMessage) { gotMessage <- string(msg.Data) })
+	})
+	answerer.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		pkt, _, err := track.ReadRTP()
+		if err == nil {
+			gotRTP <- pkt.Payload
+		}
+	})
+
+	// What the offerer sends.
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "tandem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := offerer.pc.AddTrack(video); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := offerer.pc.CreateDataChannel("chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.OnOpen(func() { _ = dc.SendText("hello through the relay") })
+
+	go answerer.handleSignals()
+	go offerer.handleSignals()
+
+	offer, err := offerer.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := offerer.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	offerer.signal(signalData{Description: offerer.pc.LocalDescription()})
+
+	// Send media until it arrives: the first packets go out before ICE is up.
+	payload := []byte("a frame's worth of VP8 bytes")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1}, Payload: payload})
+			}
+		}
+	}()
+
+	timeout := time.After(30 * time.Second)
+	select {
+	case msg := <-gotMessage:
+		if msg != "hello through the relay" {
+			t.Fatalf("data channel got %q", msg)
+		}
+	case <-timeout:
+		t.Fatal("no data-channel message within 30s")
+	}
+	select {
+	case got := <-gotRTP:
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("media payload %q, want %q", got, payload)
+		}
+	case <-timeout:
+		t.Fatal("no media within 30s")
+	}
+
+	for name, p := range map[string]*goPeer{"offerer": offerer, "answerer": answerer} {
+		pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			t.Fatalf("%s: no selected pair: %v", name, err)
+		}
+		if pair.Local.Typ != webrtc.ICECandidateTypeRelay {
+			t.Errorf("%s: local candidate %s, want relay", name, pair.Local.Typ)
+		}
+		t.Logf("%s selected %s", name, pair)
+	}
+}
