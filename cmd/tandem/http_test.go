@@ -1,0 +1,216 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fasthttp/websocket"
+)
+
+// noRedirect is an HTTP client that shows redirects instead of following.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := noRedirect.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func postForm(t *testing.T, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := noRedirect.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestPages(t *testing.T) {
+	srv := startServer(t)
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+		wantIn     []string
+		location   string
+	}{
+		{"home", "/", 200, []string{`<form class="room-form" method="post" action="/rooms">`, `name="action" value="new"`}, ""},
+		{"call page", "/r/team-a", 200, []string{`id="status"`, `aria-live="polite"`, `data-state="waiting"`, `<video id="local-video"`, `<video id="remote-video"`, `data-room="team-a"`}, ""},
+		{"chinese room", "/r/" + url.PathEscape("家庭会议"), 200, []string{`data-room="家庭会议"`}, ""},
+		{"canonical redirect", "/r/Team-A?relay=1", 308, nil, "/r/team-a?relay=1"},
+		{"invalid room", "/r/%3Cscript%3E", 400, []string{`id="room-problem"`, `&lt;script&gt;`, `<form`}, ""},
+		{"too long", "/r/" + strings.Repeat("a", 65), 400, []string{"longer than 64"}, ""},
+		{"broken UTF-8", "/r/%E0%A4", 400, []string{`<form`}, ""},
+		{"healthz", "/healthz", 200, []string{"ok"}, ""},
+		{"unknown", "/nope", 404, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, srv.URL+tt.path)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			for _, want := range tt.wantIn {
+				if !strings.Contains(body, want) {
+					t.Errorf("body lacks %q:\n%s", want, body)
+				}
+			}
+			if tt.location != "" && resp.Header.Get("Location") != tt.location {
+				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), tt.location)
+			}
+		})
+	}
+}
+
+func TestRoomForm(t *testing.T) {
+	srv := startServer(t)
+	randomRoom := regexp.MustCompile(`^/r/[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}$`)
+	tests := []struct {
+		name       string
+		form       url.Values
+		wantStatus int
+		location   *regexp.Regexp
+	}{
+		{"typed name", url.Values{"name": {"Team-A"}, "action": {"join"}}, 303, regexp.MustCompile(`^/r/team-a$`)},
+		{"chinese name", url.Values{"name": {"家庭会议"}}, 303, regexp.MustCompile(`^/r/` + regexp.QuoteMeta(url.PathEscape("家庭会议")) + `$`)},
+		{"new room", url.Values{"action": {"new"}}, 303, randomRoom},
+		{"new room ignores typed name", url.Values{"name": {"<x>"}, "action": {"new"}}, 303, randomRoom},
+		{"empty name", url.Values{"name": {""}, "action": {"join"}}, 400, nil},
+		{"hostile name", url.Values{"name": {`"><script>alert(1)</script>`}}, 400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := postForm(t, srv.URL+"/rooms", tt.form)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.location != nil && !tt.location.MatchString(resp.Header.Get("Location")) {
+				t.Fatalf("Location %q, want %v", resp.Header.Get("Location"), tt.location)
+			}
+			if tt.wantStatus == 400 {
+				if !strings.Contains(body, `id="room-problem"`) || !strings.Contains(body, `<form`) {
+					t.Errorf("400 page does not explain and offer the form:\n%s", body)
+				}
+				if strings.Contains(body, "<script>alert") {
+					t.Errorf("hostile name reflected unescaped:\n%s", body)
+				}
+			}
+		})
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	srv := startServer(t)
+	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz"} {
+		resp, _ := get(t, srv.URL+path)
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: CSP allows inline code: %q", path, csp)
+		}
+		for header, want := range map[string]string{
+			"Referrer-Policy":        "no-referrer",
+			"X-Content-Type-Options": "nosniff",
+			"Permissions-Policy":     "camera=(self), microphone=(self), display-capture=(self)",
+		} {
+			if got := resp.Header.Get(header); got != want {
+				t.Errorf("%s: %s = %q, want %q", path, header, got, want)
+			}
+		}
+	}
+}
+
+func TestAssetsAreHashedAndCached(t *testing.T) {
+	srv := startServer(t)
+	_, page := get(t, srv.URL+"/r/team-a")
+	urls := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(urls) != 2 {
+		t.Fatalf("found assets %v, want the stylesheet and the script", urls)
+	}
+	for _, m := range urls {
+		req, _ := http.NewRequest("GET", srv.URL+m[1], nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", m[1], resp.StatusCode)
+		}
+		if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s: Cache-Control %q", m[1], cc)
+		}
+		if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
+			t.Errorf("%s: Content-Encoding %q, want gzip", m[1], ce)
+		}
+	}
+	if resp, _ := get(t, srv.URL+"/assets/call.0000000000.js"); resp.StatusCode != 404 {
+		t.Errorf("unknown asset: status %d", resp.StatusCode)
+	}
+}
+
+func TestWebSocketUpgradeChecks(t *testing.T) {
+	srv := startServer(t)
+	tests := []struct {
+		name       string
+		room       string
+		origin     string
+		wantStatus int // 101 when the upgrade must succeed
+	}{
+		{"same origin", "ok", srv.URL, 101},
+		{"no origin (not a browser)", "ok2", "", 101},
+		{"other origin", "ok3", "https://evil.example", 403},
+		{"invalid room", "%3Cx%3E", srv.URL, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL(tt.room), h)
+			if conn != nil {
+				conn.Close()
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d (%v)", resp.StatusCode, tt.wantStatus, err)
+			}
+		})
+	}
+	// A plain GET is told to upgrade.
+	if resp, _ := get(t, srv.URL+"/ws/room"); resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET: status %d, want 426", resp.StatusCode)
+	}
+}
+
+func TestAllowedOrigins(t *testing.T) {
+	srv := startServer(t, "-allowed-origins", "https://app.example, https://other.example")
+	h := http.Header{"Origin": {"https://other.example"}}
+	conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL("x"), h)
+	if err != nil {
+		t.Fatalf("allowed origin refused: %v (%v)", err, resp)
+	}
+	conn.Close()
+}
