@@ -18,7 +18,9 @@ func TestGracefulShutdown(t *testing.T) {
 	up := make(chan listening, 1)
 	done := make(chan error, 1)
 	args := []string{"-addr", "127.0.0.1:0", "-turn-addr", "127.0.0.1:0", "-turn-relay-ports", "61000-61999"}
-	go func() { done <- run(ctx, args, func(string) string { return "" }, io.Discard, func(l listening) { up <- l }) }()
+	go func() {
+		done <- run(ctx, args, func(string) string { return "" }, io.Discard, func(l listening) { up <- l })
+	}()
 	l := <-up
 	srv := testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN}
 
