@@ -20,11 +20,14 @@ type Config struct {
 	// AllowedOrigins are origins, besides the page's own, whose pages may
 	// open the signaling WebSocket ("https://example.org").
 	AllowedOrigins []string
+	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For header gives the client address for per-address limits.
+	TrustedProxies []string
 }
 
 // RoomServer runs signaling connections; *signaling.Hub is one.
 type RoomServer interface {
-	Serve(conn signaling.Conn, room, pageHost string)
+	Serve(conn signaling.Conn, req signaling.JoinRequest)
 }
 
 // Deps are the services the application uses.
@@ -50,6 +53,11 @@ func New(cfg Config, deps Deps) *fiber.App {
 		IdleTimeout:           60 * time.Second,
 		BodyLimit:             16 << 10, // the only body is the room form
 		ErrorHandler:          h.error,
+		// Behind a reverse proxy, per-address limits need the real client.
+		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
+		EnableIPValidation:      true,
 	})
 	app.Use(securityHeaders)
 	app.Use(compress.New(compress.Config{
@@ -95,4 +103,11 @@ func securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Cross-Origin-Opener-Policy", "same-origin")
 	return c.Next()
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -108,16 +109,23 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 	if hostOnly, _, err := net.SplitHostPort(host); err == nil {
 		host = hostOnly
 	}
-	c.Locals("room", room)
-	c.Locals("host", utils.CopyString(host))
+	ip, err := netip.ParseAddr(c.IP())
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
+	}
+	c.Locals("join", signaling.JoinRequest{
+		Room:     room,
+		PageHost: utils.CopyString(host),
+		ClientIP: ip.Unmap(),
+		Seat:     utils.CopyString(c.Query("seat")),
+	})
 	return c.Next()
 }
 
 func (h *handlers) websocket() fiber.Handler {
 	return websocket.New(func(conn *websocket.Conn) {
-		room, _ := conn.Locals("room").(string)
-		host, _ := conn.Locals("host").(string)
-		h.rooms.Serve(conn, room, host)
+		req, _ := conn.Locals("join").(signaling.JoinRequest)
+		h.rooms.Serve(conn, req)
 	}, websocket.Config{
 		// Origins are checked in checkUpgrade, against the request's own host.
 		Origins:          []string{"*"},

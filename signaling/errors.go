@@ -7,13 +7,18 @@ var (
 	ErrRoomFull    = errors.New("signaling: room is full")
 	ErrHubClosed   = errors.New("signaling: server is shutting down")
 	ErrInvalidRoom = errors.New("signaling: invalid room name")
+	ErrServerBusy  = errors.New("signaling: server is at capacity")
 )
 
 // Error codes sent to clients in {"type":"error","code":...}. They are part of
 // the wire protocol (docs/protocol.md): never rename one.
 const (
-	CodeBadMessage     = "bad-message"
-	CodeInvalidRoom    = "invalid-room"
-	CodeNoPeer         = "no-peer"
-	CodeServerShutdown = "server-shutdown"
+	CodeBadMessage         = "bad-message"
+	CodeInvalidRoom        = "invalid-room"
+	CodeNoPeer             = "no-peer"
+	CodeServerShutdown     = "server-shutdown"
+	CodeRateLimited        = "rate-limited"
+	CodeTooManyConnections = "too-many-connections"
+	CodeTooManyJoins       = "too-many-joins"
+	CodeServerBusy         = "server-busy"
 )

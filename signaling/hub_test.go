@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,12 @@ import (
 // flavour of the WebSocket library, the same protocol Fiber speaks.
 func newTestHub(t *testing.T, cfg Config) (*Hub, string) {
 	t.Helper()
-	hub := NewHub(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return newLoggedTestHub(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func newLoggedTestHub(t *testing.T, cfg Config, logger *slog.Logger) (*Hub, string) {
+	t.Helper()
+	hub := NewHub(cfg, logger)
 	upgrader := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		room, err := NormalizeRoom(strings.TrimPrefix(r.URL.Path, "/ws/"))
@@ -28,11 +34,16 @@ func newTestHub(t *testing.T, cfg Config) (*Hub, string) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		ip, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		hub.Serve(conn, room, "127.0.0.1")
+		hub.Serve(conn, JoinRequest{Room: room, PageHost: "127.0.0.1", ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -202,7 +213,7 @@ func TestLeaveAndDrop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hub, base := newTestHub(t, Config{})
+			hub, base := newTestHub(t, Config{SeatGrace: 100 * time.Millisecond})
 			a, b, _, bID := pair(t, base, "room")
 			tt.end(b)
 			if left := a.expect(TypePeerLeft); left.Peer != bID {
@@ -212,7 +223,7 @@ func TestLeaveAndDrop(t *testing.T) {
 			c := dial(t, base+"room")
 			c.expect(TypeJoined)
 			a.expect(TypePeerJoined)
-			if s := hub.Stats(); s.Rooms != 1 || s.Peers != 2 {
+			if s := hub.Stats(); s.Rooms != 1 || s.Peers != 2 || s.Seats != 2 {
 				t.Fatalf("stats = %+v", s)
 			}
 		})
@@ -220,7 +231,7 @@ func TestLeaveAndDrop(t *testing.T) {
 }
 
 func TestVanishedPeerDetectedByPing(t *testing.T) {
-	_, base := newTestHub(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+	_, base := newTestHub(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond, SeatGrace: 100 * time.Millisecond})
 	a := dial(t, base+"ping")
 	a.expect(TypeCreated)
 	// b joins but never reads, so it never answers pings: a silent peer.
@@ -297,7 +308,7 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 }
 
 func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
-	_, base := newTestHub(t, Config{QueueSize: 4, WriteTimeout: 200 * time.Millisecond})
+	_, base := newTestHub(t, Config{QueueSize: 4, WriteTimeout: 200 * time.Millisecond, MessageBurst: -1, SeatGrace: 50 * time.Millisecond})
 	a, b, _, bID := pair(t, base, "slow")
 	_ = b // b never reads again: its socket buffers and queue fill up
 

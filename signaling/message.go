@@ -27,6 +27,8 @@ type ServerMessage struct {
 	Room       string           `json:"room,omitempty"`
 	Peer       string           `json:"peer,omitempty"`
 	Peers      []string         `json:"peers,omitempty"`
+	Seat       string           `json:"seat,omitempty"`
+	Resumed    bool             `json:"resumed,omitempty"`
 	ICEServers []turn.ICEServer `json:"iceServers,omitempty"`
 	From       string           `json:"from,omitempty"`
 	Data       json.RawMessage  `json:"data,omitempty"`

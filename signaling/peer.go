@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"golang.org/x/time/rate"
 )
 
 // Conn is the part of a gorilla-style WebSocket connection the hub uses.
@@ -30,20 +32,28 @@ const (
 	closeNormal    = websocket.CloseNormalClosure
 	closeGoingAway = websocket.CloseGoingAway
 	closePolicy    = websocket.ClosePolicyViolation
+	closeTryLater  = websocket.CloseTryAgainLater
+	closeReplaced  = 4000        // the seat was taken back by a newer connection
+	closeGrace     = time.Second // how long to wait for the client's answering close frame
 )
 
-// closeGrace is how long the server waits for a client's answering close
-// frame before it closes the socket anyway.
-const closeGrace = time.Second
+// JoinRequest is what a connection asks for.
+type JoinRequest struct {
+	Room     string     // normalised room name
+	PageHost string     // host the client connected to, for TURN URLs
+	ClientIP netip.Addr // for per-address limits
+	Seat     string     // seat token from an earlier created/joined, or ""
+}
 
 // Peer is one connected client. Its methods only enqueue: the connection's
 // single writer goroutine does the writing.
 type Peer struct {
 	// Static after construction.
-	id   string
 	room string
 	conn Conn
 	log  *slog.Logger
+
+	seat *seat // set by join before the read loop starts, then fixed
 
 	queue chan []byte   // outgoing frames, bounded
 	done  chan struct{} // closed by stop: the writer closes the connection
@@ -74,19 +84,25 @@ func (p *Peer) stop(code int, text string) {
 	})
 }
 
-// Serve runs one client connection in room (already normalised) until it
-// ends. pageHost is the host the client connected to, used for TURN URLs.
-// Serve closes conn before it returns and never leaves a goroutine behind.
-func (h *Hub) Serve(conn Conn, room, pageHost string) {
-	p := &Peer{
-		id:    newPeerID(),
-		room:  room,
-		conn:  conn,
-		queue: make(chan []byte, h.cfg.QueueSize),
-		done:  make(chan struct{}),
-	}
-	p.log = h.log.With("peer", p.id)
+// refuse answers a connection that cannot be served with an error and a
+// close frame, without seating it.
+func (h *Hub) refuse(conn Conn, code, message string, closeCode int) {
+	_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	_ = conn.WriteMessage(websocket.TextMessage, errorMessage(code, message))
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, code), time.Now().Add(h.cfg.WriteTimeout))
+	_ = conn.Close()
+}
 
+var refusals = map[string]string{
+	CodeServerShutdown:     "The server is shutting down. Try again in a moment.",
+	CodeServerBusy:         "The server is at capacity. Try again in a moment.",
+	CodeTooManyConnections: "Too many connections from your network. Close some tabs and try again.",
+	CodeTooManyJoins:       "Too many joins from your network in the last minute. Try again shortly.",
+}
+
+// Serve runs one client connection until it ends. Serve closes conn before
+// it returns and never leaves a goroutine behind.
+func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
@@ -94,12 +110,25 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 	}
 	h.mu.Unlock()
 	if closed {
-		_ = conn.WriteMessage(websocket.TextMessage, errorMessage(CodeServerShutdown, "The server is shutting down."))
-		_ = conn.Close()
+		h.refuse(conn, CodeServerShutdown, refusals[CodeServerShutdown], closeGoingAway)
 		return
 	}
 	defer h.wg.Done()
 
+	if code := h.admit.admit(req.ClientIP); code != "" {
+		h.log.Warn("connection refused", "reason", code, "client", h.label(req.ClientIP.String()))
+		h.refuse(conn, code, refusals[code], closeTryLater)
+		return
+	}
+	defer h.admit.release(req.ClientIP)
+
+	p := &Peer{
+		room:  req.Room,
+		conn:  conn,
+		queue: make(chan []byte, h.cfg.QueueSize),
+		done:  make(chan struct{}),
+		log:   h.log.With("room", h.label(req.Room)),
+	}
 	readerDone := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() {
@@ -108,31 +137,46 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 	}()
 	defer func() { <-writerDone }()
 
-	other, err := h.join(p)
+	res, err := h.join(p, req.Seat)
 	switch {
 	case errors.Is(err, ErrRoomFull):
 		p.log.Info("room full")
-		p.send(encode(ServerMessage{Type: TypeFull, Room: room}))
+		p.send(encode(ServerMessage{Type: TypeFull, Room: req.Room}))
 		p.stop(closeNormal, "room full")
 		close(readerDone)
 		return
+	case errors.Is(err, ErrServerBusy):
+		p.log.Warn("too many rooms")
+		p.send(errorMessage(CodeServerBusy, refusals[CodeServerBusy]))
+		p.stop(closeTryLater, CodeServerBusy)
+		close(readerDone)
+		return
 	case err != nil:
-		p.send(errorMessage(CodeServerShutdown, "The server is shutting down."))
+		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
 		p.stop(closeGoingAway, "server shutdown")
 		close(readerDone)
 		return
-	case other == nil:
-		p.send(encode(ServerMessage{Type: TypeCreated, Room: room, Peer: p.id, ICEServers: h.cfg.ICEServers(p.id, pageHost)}))
-	default:
-		p.send(encode(ServerMessage{Type: TypeJoined, Room: room, Peer: p.id, Peers: []string{other.id}, ICEServers: h.cfg.ICEServers(p.id, pageHost)}))
-		other.send(encode(ServerMessage{Type: TypePeerJoined, Peer: p.id}))
 	}
-	p.log.Info("joined", "alone", other == nil)
+	id := res.seat.id
+	p.log = p.log.With("peer", id)
+	if res.replaced != nil {
+		res.replaced.stop(closeReplaced, "replaced by a newer connection")
+	}
+	hello := ServerMessage{Type: TypeCreated, Room: req.Room, Peer: id, Seat: res.seat.token,
+		Resumed: res.resumed, ICEServers: h.cfg.ICEServers(id, req.PageHost)}
+	if res.otherID != "" {
+		hello.Type, hello.Peers = TypeJoined, []string{res.otherID}
+	}
+	p.send(encode(hello))
+	if res.otherPeer != nil && !res.resumed {
+		res.otherPeer.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
+	}
+	p.log.Info("joined", "alone", res.otherID == "", "resumed", res.resumed)
 
-	err = h.read(p)
+	goodbye, err := h.read(p)
 
-	if other := h.leave(p); other != nil {
-		other.send(encode(ServerMessage{Type: TypePeerLeft, Peer: p.id}))
+	if other := h.leave(p, goodbye); other != nil {
+		other.send(encode(ServerMessage{Type: TypePeerLeft, Peer: id}))
 	}
 	p.stop(closeNormal, "")
 	if errors.Is(err, websocket.ErrReadLimit) {
@@ -142,26 +186,38 @@ func (h *Hub) Serve(conn Conn, room, pageHost string) {
 		_, _ = io.Copy(io.Discard, conn.NetConn())
 	}
 	close(readerDone)
-	p.log.Info("left")
+	p.log.Info("left", "goodbye", goodbye)
 }
 
-// read handles the client's frames until the connection fails (the error is
-// returned) or the client leaves (nil).
-func (h *Hub) read(p *Peer) error {
+// read handles the client's frames until the connection ends. goodbye
+// reports whether the client meant to leave (a leave message or a close
+// frame) or was put out for abuse, as opposed to a dropped connection.
+func (h *Hub) read(p *Peer) (goodbye bool, err error) {
 	p.conn.SetReadLimit(h.cfg.MaxMessageSize)
 	_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	p.conn.SetPongHandler(func(string) error {
 		return p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	})
+	limiter := rate.NewLimiter(rate.Limit(h.cfg.MessageRate), h.cfg.MessageBurst)
 	for {
 		kind, frame, err := p.conn.ReadMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
 				p.log.Warn("frame too large")
+				return true, err
+			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
+				return true, err
 			}
-			return err
+			return false, err
 		}
 		_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
+		if h.cfg.MessageBurst > 0 && !limiter.Allow() {
+			p.log.Warn("message rate exceeded")
+			p.send(errorMessage(CodeRateLimited, "Too many messages. The connection is closed."))
+			p.stop(closePolicy, CodeRateLimited)
+			return true, nil
+		}
 		if kind != websocket.TextMessage {
 			p.send(errorMessage(CodeBadMessage, "Only text frames holding JSON are accepted."))
 			continue
@@ -173,14 +229,17 @@ func (h *Hub) read(p *Peer) error {
 		}
 		switch m.Type {
 		case TypeSignal:
-			other := h.other(p)
-			if other == nil {
-				p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet."))
-				continue
+			other, seated := h.other(p)
+			switch {
+			case other != nil:
+				other.send(encodeSignal(p.seat.id, m.Data))
+			case seated:
+				p.send(errorMessage(CodeNoPeer, "The other person is reconnecting; this message was not delivered."))
+			default:
+				p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet; this message was not delivered."))
 			}
-			other.send(encodeSignal(p.id, m.Data))
 		case TypeLeave:
-			return nil
+			return true, nil
 		}
 	}
 }

@@ -26,6 +26,20 @@ type config struct {
 	turnAllowPeers string
 	turnTTL        time.Duration
 	logLevel       string
+	logRooms       bool
+	trustedProxies string
+	signaling      signalingLimits
+}
+
+// signalingLimits are the abuse limits of the signaling server.
+type signalingLimits struct {
+	maxMessageSize      int
+	messageRate         float64
+	messageBurst        int
+	maxConnsPerIP       int
+	joinsPerIPPerMinute int
+	maxConns            int
+	maxRooms            int
 }
 
 // envName is the environment twin of a flag.
@@ -51,6 +65,15 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.turnAllowPeers, "turn-allow-peers", "", "comma-separated CIDRs TURN may relay to although private (e.g. 10.0.0.0/8)")
 	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.logRooms, "log-rooms", false, "write room names and client addresses to logs in clear (default: a keyed hash)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed")
+	fs.IntVar(&c.signaling.maxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes the connection with 1009")
+	fs.Float64Var(&c.signaling.messageRate, "message-rate", 50, "signaling messages per second allowed per connection (sustained)")
+	fs.IntVar(&c.signaling.messageBurst, "message-burst", 200, "signaling messages a connection may send in a burst")
+	fs.IntVar(&c.signaling.maxConnsPerIP, "max-conns-per-ip", 500, "concurrent signaling connections per client address")
+	fs.IntVar(&c.signaling.joinsPerIPPerMinute, "joins-per-ip-per-minute", 1200, "room joins per client address per minute")
+	fs.IntVar(&c.signaling.maxConns, "max-conns", 100000, "concurrent signaling connections on the server")
+	fs.IntVar(&c.signaling.maxRooms, "max-rooms", 50000, "rooms open at once on the server")
 	fs.Usage = func() {
 		fmt.Fprintf(output, "Usage: tandem [flags]\n\nTandem serves 1:1 video calls: web pages, signaling and TURN in one binary.\nEvery flag can also be set through the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {

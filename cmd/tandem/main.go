@@ -80,8 +80,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	hub := signaling.NewHub(signaling.Config{ICEServers: turnSrv.ICEServers}, logger)
-	web := app.New(app.Config{AllowedOrigins: splitList(cfg.allowedOrigins)}, app.Deps{
+	lim := cfg.signaling
+	hub := signaling.NewHub(signaling.Config{
+		ICEServers:          turnSrv.ICEServers,
+		MaxMessageSize:      int64(lim.maxMessageSize),
+		MessageRate:         lim.messageRate,
+		MessageBurst:        lim.messageBurst,
+		MaxConnsPerIP:       lim.maxConnsPerIP,
+		JoinsPerIPPerMinute: lim.joinsPerIPPerMinute,
+		MaxConns:            lim.maxConns,
+		MaxRooms:            lim.maxRooms,
+		LogRooms:            cfg.logRooms,
+	}, logger)
+	web := app.New(app.Config{
+		AllowedOrigins: splitList(cfg.allowedOrigins),
+		TrustedProxies: splitList(cfg.trustedProxies),
+	}, app.Deps{
 		Rooms: hub, Assets: bundle, Logger: logger,
 	})
 

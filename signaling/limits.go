@@ -1,0 +1,93 @@
+package signaling
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// admission enforces the per-address and global connection limits. Its
+// zero-limit fields mean "no limit".
+type admission struct {
+	// Static after construction.
+	maxConns      int // whole server
+	maxConnsPerIP int
+	joinsPerIP    rate.Limit
+	joinBurst     int
+
+	mu    sync.Mutex
+	total int                       // guarded by mu
+	byIP  map[netip.Addr]*addrUsage // guarded by mu
+}
+
+type addrUsage struct {
+	conns int
+	joins *rate.Limiter
+}
+
+func newAdmission(cfg Config) *admission {
+	return &admission{
+		maxConns:      cfg.MaxConns,
+		maxConnsPerIP: cfg.MaxConnsPerIP,
+		joinsPerIP:    rate.Limit(float64(cfg.JoinsPerIPPerMinute) / 60),
+		joinBurst:     cfg.JoinsPerIPPerMinute,
+		byIP:          make(map[netip.Addr]*addrUsage),
+	}
+}
+
+// admit counts a new connection from ip, or returns the error code that
+// refuses it. A successful admit must be paired with release.
+func (a *admission) admit(ip netip.Addr) (code string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.maxConns > 0 && a.total >= a.maxConns {
+		return CodeServerBusy
+	}
+	u := a.byIP[ip]
+	if u == nil {
+		if len(a.byIP) >= 4096 {
+			a.prune()
+		}
+		u = &addrUsage{joins: rate.NewLimiter(a.joinsPerIP, a.joinBurst)}
+		a.byIP[ip] = u
+	}
+	if a.maxConnsPerIP > 0 && u.conns >= a.maxConnsPerIP {
+		return CodeTooManyConnections
+	}
+	if a.joinBurst > 0 && !u.joins.Allow() {
+		return CodeTooManyJoins
+	}
+	u.conns++
+	a.total++
+	return ""
+}
+
+func (a *admission) release(ip netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.total--
+	if u := a.byIP[ip]; u != nil {
+		u.conns--
+	}
+}
+
+// prune forgets addresses with no connection whose join budget has refilled,
+// so the table stays as small as the set of active addresses.
+func (a *admission) prune() {
+	now := time.Now()
+	for ip, u := range a.byIP {
+		if u.conns == 0 && (a.joinBurst == 0 || u.joins.TokensAt(now) >= float64(a.joinBurst)) {
+			delete(a.byIP, ip)
+		}
+	}
+}
+
+// tracked is how many addresses the table holds (for tests).
+func (a *admission) tracked() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.prune()
+	return len(a.byIP)
+}
