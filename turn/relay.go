@@ -4,16 +4,21 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/pion/turn/v5"
+	"golang.org/x/time/rate"
 )
 
 // relayGenerator hands out UDP relay sockets inside the configured port range
 // and wraps each in a guardedConn. TCP relays (RFC 6062) are refused: browsers
 // do not use them and they would widen what a relay can reach.
 type relayGenerator struct {
-	inner *turn.RelayAddressGeneratorPortRange
-	self  netip.Addr
+	inner       *turn.RelayAddressGeneratorPortRange
+	self        netip.Addr
+	maxBitrate  int           // bits per second and direction; 0: no cap
+	maxLifetime time.Duration // 0: no cap
 }
 
 func (g *relayGenerator) Validate() error { return g.inner.Validate() }
@@ -26,7 +31,17 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if err != nil {
 		return nil, nil, err
 	}
-	return &guardedConn{PacketConn: conn, self: g.self, minPort: g.inner.MinPort, maxPort: g.inner.MaxPort}, addr, nil
+	gc := &guardedConn{PacketConn: conn, self: g.self, minPort: g.inner.MinPort, maxPort: g.inner.MaxPort}
+	if g.maxBitrate > 0 {
+		bytesPerSec := g.maxBitrate / 8
+		burst := max(bytesPerSec/4, 64<<10) // a quarter second, at least one big burst of packets
+		gc.out = rate.NewLimiter(rate.Limit(bytesPerSec), burst)
+		gc.in = rate.NewLimiter(rate.Limit(bytesPerSec), burst)
+	}
+	if g.maxLifetime > 0 {
+		gc.expiry = time.AfterFunc(g.maxLifetime, func() { _ = gc.Close() })
+	}
+	return gc, addr, nil
 }
 
 func (g *relayGenerator) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
@@ -37,13 +52,19 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 	return nil, ErrTCPRelay
 }
 
-// guardedConn is a relay socket that may send to the server's own address
-// only inside the relay port range: other allocations, never the TURN
-// listener, the web server or anything else bound on that address.
+// guardedConn is a relay socket that
+//   - may send to the server's own address only inside the relay port
+//     range: other allocations, never the TURN listener, the web server or
+//     anything else bound on that address;
+//   - polices its bitrate in each direction, dropping what exceeds it;
+//   - closes itself at the maximum allocation lifetime.
 type guardedConn struct {
 	net.PacketConn
 	self             netip.Addr
 	minPort, maxPort uint16
+	out, in          *rate.Limiter // nil: no cap
+	expiry           *time.Timer   // nil: no cap
+	closeOnce        sync.Once
 }
 
 func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
@@ -53,5 +74,28 @@ func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			return 0, fmt.Errorf("%w: %s", ErrForbiddenPeer, addr)
 		}
 	}
+	if c.out != nil && !c.out.AllowN(time.Now(), len(p)) {
+		return len(p), nil // over the cap: dropped, as a policer does
+	}
 	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || c.in == nil || c.in.AllowN(time.Now(), n) {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *guardedConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		err = c.PacketConn.Close()
+	})
+	return err
 }

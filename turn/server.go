@@ -45,6 +45,21 @@ type Config struct {
 	CredentialTTL time.Duration
 	// Realm is the TURN realm. Default "tandem".
 	Realm string
+	// PreviousSecret, during a secret rotation, keeps credentials minted
+	// before this process started (with the old secret) working until they
+	// expire, so calls are not dropped.
+	PreviousSecret string
+	// MaxAllocsPerUser and MaxAllocsPerIP bound live allocations per
+	// credential user (one peer) and per client address. Defaults 10 and
+	// 200; negative means no limit.
+	MaxAllocsPerUser, MaxAllocsPerIP int
+	// MaxAllocationLifetime closes a relay after this long, refreshes or
+	// not. Default 12h.
+	MaxAllocationLifetime time.Duration
+	// MaxBitrate caps each allocation's relayed bits per second in each
+	// direction; what exceeds it is dropped. Default 20 Mbit/s; negative
+	// means no cap.
+	MaxBitrate int
 }
 
 func (c Config) withDefaults() Config {
@@ -72,7 +87,24 @@ func (c Config) withDefaults() Config {
 	if c.Realm == "" {
 		c.Realm = "tandem"
 	}
+	c.MaxAllocsPerUser = orDefault(c.MaxAllocsPerUser, 10)
+	c.MaxAllocsPerIP = orDefault(c.MaxAllocsPerIP, 200)
+	c.MaxBitrate = orDefault(c.MaxBitrate, 20_000_000)
+	if c.MaxAllocationLifetime == 0 {
+		c.MaxAllocationLifetime = 12 * time.Hour
+	}
 	return c
+}
+
+// orDefault maps 0 to d and a negative value to 0, which means "off".
+func orDefault(v, d int) int {
+	switch {
+	case v == 0:
+		return d
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func (c Config) validate() error {
@@ -102,10 +134,11 @@ type ICEServer struct {
 // Server is a running TURN server.
 type Server struct {
 	// Static after construction.
-	cfg  Config
-	log  *slog.Logger
-	port int
-	turn *turn.Server
+	cfg    Config
+	log    *slog.Logger
+	port   int
+	turn   *turn.Server
+	quotas *quotas
 }
 
 // New starts a TURN server listening on cfg.Addr over UDP and TCP.
@@ -134,16 +167,25 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 				MinPort:      cfg.RelayMinPort,
 				MaxPort:      cfg.RelayMaxPort,
 			},
-			self: policy.self,
+			self:        policy.self,
+			maxBitrate:  cfg.MaxBitrate,
+			maxLifetime: cfg.MaxAllocationLifetime,
 		}
 	}
 	permit := func(_ net.Addr, peerIP net.IP) bool { return policy.permit(peerIP) }
-	loggers := &pionLoggerFactory{log: logger.With("component", "turn")}
+	log := logger.With("component", "turn")
+	loggers := &pionLoggerFactory{log: log}
+	q := newQuotas(cfg.MaxAllocsPerUser, cfg.MaxAllocsPerIP)
 
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
-		AuthHandler:   turn.LongTermTURNRESTAuthHandler(cfg.Secret, loggers.NewLogger("auth")),
+		AuthHandler:   authHandler(cfg.Secret, cfg.PreviousSecret, time.Now().Add(cfg.CredentialTTL), log, loggers),
+		QuotaHandler:  q.allow,
 		LoggerFactory: loggers,
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: func(src, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) { q.created(src, userID) },
+			OnAllocationDeleted: func(src, _ net.Addr, _, userID, _ string) { q.deleted(src, userID) },
+		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn:            udp,
 			RelayAddressGenerator: relays(),
@@ -162,8 +204,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	logger.Info("TURN listening", "addr", udp.LocalAddr().String(), "relay_ip", cfg.RelayIP.String(),
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
-	return &Server{cfg: cfg, log: logger, port: port, turn: ts}, nil
+	return &Server{cfg: cfg, log: log, port: port, turn: ts, quotas: q}, nil
 }
+
+// udpBufferSize is the socket buffer asked for on the TURN UDP listener. The
+// kernel caps it at net.core.rmem_max / wmem_max.
+const udpBufferSize = 4 << 20
 
 // listen opens UDP and TCP on the same address. With port 0 it picks a UDP
 // port and retries until TCP gets the same one.
@@ -178,6 +224,12 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 		port := udp.LocalAddr().(*net.UDPAddr).Port
 		tcp, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 		if err == nil {
+			// The default ~200 KB receive buffer overflows, and drops
+			// datagrams, long before the server runs out of CPU.
+			if uc, ok := udp.(*net.UDPConn); ok {
+				_ = uc.SetReadBuffer(udpBufferSize)
+				_ = uc.SetWriteBuffer(udpBufferSize)
+			}
 			return udp, tcp, nil
 		}
 		_ = udp.Close()
@@ -187,6 +239,9 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 	}
 	return nil, nil, errors.New("turn: no port free on both UDP and TCP")
 }
+
+// Allocations is the number of live allocations.
+func (s *Server) Allocations() int { return s.quotas.live() }
 
 // Port is the UDP and TCP port the server listens on.
 func (s *Server) Port() int { return s.port }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func startTURN(t *testing.T, cfg Config) *Server {
 	if cfg.RelayMinPort == 0 {
 		cfg.RelayMinPort, cfg.RelayMaxPort = 61000, 61999 // above the ephemeral range that :0 picks from
 	}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(cfg, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("start TURN: %v", err)
 	}
@@ -380,4 +381,18 @@ func TestRandomSecret(t *testing.T) {
 	if len(a) < 40 || a == b || bytes.ContainsAny([]byte(a), "+/=") {
 		t.Fatalf("RandomSecret() = %q, %q", a, b)
 	}
+}
+
+// mintFor computes the REST API password of username under secret.
+func mintFor(secret, username string) (string, string) {
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(username))
+	return username, base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func testLogOut() io.Writer {
+	if os.Getenv("TANDEM_TEST_LOGS") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }
