@@ -28,7 +28,7 @@ type handlers struct {
 }
 
 func (h *handlers) viewAssets() views.Assets {
-	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js")}
+	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js"), Favicon: h.assets.URL("favicon.svg")}
 }
 
 func render(c *fiber.Ctx, status int, page templ.Component) error {

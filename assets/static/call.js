@@ -29,10 +29,15 @@ const room = ui.main.dataset.room;
 const link = location.origin + location.pathname;
 const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
 
+const seatKey = "tandem-seat:" + room;
+
 const call = {
   stream: null, // local MediaStream, or null when joining without media
   ws: null,
   pc: null,
+  session: "", // our peer connection's id, sent with every signal
+  remoteSession: "", // the other side's, learnt from its first description
+  otherPresent: false, // signaling says someone else holds a seat
   iceServers: [],
   polite: true, // the first one in the room is polite
   makingOffer: false,
@@ -122,13 +127,17 @@ function send(message) {
 }
 
 function signal(data) {
-  send({ type: "signal", data });
+  send({ type: "signal", data: { session: call.session, ...data } });
 }
 
 function connect() {
   clearTimeout(call.retryTimer);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(room));
+  // The seat token takes our own seat back after a dropped connection or a
+  // server that has not yet noticed the old one died.
+  const seat = sessionStorage.getItem(seatKey);
+  const query = seat ? "?seat=" + encodeURIComponent(seat) : "";
+  const ws = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(room) + query);
   call.ws = ws;
   ws.onopen = () => {
     call.retryDelay = 500;
@@ -145,40 +154,86 @@ function connect() {
   ws.onclose = () => {
     if (call.ws !== ws) return;
     call.ws = null;
-    closePeer();
     if (!call.inCall) return;
-    setState("reconnecting", "Lost the connection to the server. Reconnecting…");
+    // The call's media does not go through this socket: keep it, and
+    // reconnect signaling behind it.
+    if (isConnected()) {
+      setState("connected", "Connected. Reconnecting to the server in the background…");
+    } else {
+      setState("reconnecting", "Lost the connection to the server. Reconnecting…");
+    }
     const delay = call.retryDelay * (0.75 + Math.random() / 2);
     call.retryDelay = Math.min(call.retryDelay * 2, 10000);
     call.retryTimer = setTimeout(connect, delay);
   };
 }
 
+function isConnected() {
+  return !!call.pc && call.pc.connectionState === "connected";
+}
+
+// A live peer connection is kept across signaling reconnects and server
+// restarts: only its ICE servers (fresh TURN credentials) are updated.
+function refreshIceServers(iceServers) {
+  call.iceServers = iceServers || [];
+  if (!call.pc) return;
+  try {
+    call.pc.setConfiguration({ ...call.pc.getConfiguration(), iceServers: call.iceServers });
+  } catch (err) {
+    console.warn("tandem: could not update ICE servers", err);
+  }
+}
+
 async function onMessage(m) {
   switch (m.type) {
     case "created":
-      call.iceServers = m.iceServers || [];
+      if (m.seat) sessionStorage.setItem(seatKey, m.seat);
+      refreshIceServers(m.iceServers);
+      call.otherPresent = false;
       call.polite = true;
-      setState("waiting", "Waiting for the other person. Share the room link to invite them.");
+      if (m.resumed && call.pc) {
+        // We were away and the other person left meanwhile.
+        closePeer();
+        setState("peer-left", "The other person left the call. They can come back with the same link.");
+      } else if (!isConnected()) {
+        setState("waiting", "Waiting for the other person. Share the room link to invite them.");
+      }
+      // Else the server restarted under a live call: media still flows and
+      // the other person is reconnecting too.
       break;
     case "joined":
-      call.iceServers = m.iceServers || [];
-      call.polite = false;
-      setState("connecting", "Connecting…");
-      startPeer();
+      if (m.seat) sessionStorage.setItem(seatKey, m.seat);
+      refreshIceServers(m.iceServers);
+      call.otherPresent = true;
+      if (!m.resumed) call.polite = false; // a resumed seat keeps its role
+      if (!call.pc) {
+        setState("connecting", "Connecting…");
+        startPeer();
+      } else if (isConnected()) {
+        setState("connected", relayOnly ? "Connected (through the relay)" : "Connected");
+      } else {
+        restartIce(call.pc);
+      }
       break;
     case "peer-joined":
+      call.otherPresent = true;
       call.polite = true;
-      setState("connecting", "Connecting…");
-      startPeer();
+      if (!call.pc) {
+        setState("connecting", "Connecting…");
+        startPeer();
+      }
+      // Else keep the connection: the other side restarts ICE, or offers
+      // from a new session, which resets it (see onSignal).
       break;
     case "peer-left":
+      call.otherPresent = false;
       closePeer();
       call.polite = true;
       setState("peer-left", "The other person left the call. They can come back with the same link.");
       break;
     case "full":
       call.inCall = false;
+      sessionStorage.removeItem(seatKey);
       stopLocal();
       setState("full", "This room already has two people in a call. Pick another room name.");
       showRejoin(true);
@@ -188,7 +243,7 @@ async function onMessage(m) {
       break;
     case "error":
       if (m.code !== "no-peer") console.warn("tandem: server says", m.code, m.message);
-      if (m.code === "server-shutdown") setState("reconnecting", m.message);
+      if (m.code === "server-shutdown" && !isConnected()) setState("reconnecting", m.message);
       break;
   }
 }
@@ -202,6 +257,7 @@ function startPeer() {
     iceTransportPolicy: relayOnly ? "relay" : "all",
   });
   call.pc = pc;
+  call.session = crypto.getRandomValues(new Uint32Array(2)).join("-");
   call.makingOffer = false;
   call.ignoreOffer = false;
   call.tracksAdded = false;
@@ -244,9 +300,16 @@ function addLocalTracks(pc, offering) {
 }
 
 async function onSignal(data) {
-  if (!call.pc) {
-    call.polite = true;
-    startPeer();
+  if (data.description && data.session !== call.remoteSession) {
+    // A description from a new peer connection on the other side (it
+    // reloaded): ours belongs to the old one, so start afresh. An answer
+    // from a new session means our offer went to a new page: offer again.
+    const answerToFresh = data.description.type === "answer";
+    if (call.remoteSession || !call.pc) startPeer();
+    call.remoteSession = data.session;
+    if (answerToFresh && call.pc.signalingState === "stable") return;
+  } else if (data.candidate && data.session !== call.remoteSession) {
+    return; // a late candidate of a session we no longer talk to
   }
   const pc = call.pc;
   if (data.description) {
@@ -294,6 +357,11 @@ function onConnectionState(pc) {
 
 function restartIce(pc) {
   if (pc !== call.pc || pc.connectionState === "connected") return;
+  if (!call.ws || !call.otherPresent) {
+    // Nobody to negotiate with right now: rejoining the room restarts ICE.
+    setState("reconnecting", "The connection dropped. Reconnecting…");
+    return;
+  }
   if (call.restarts >= 3) {
     setState("error", "The call could not get through this network. Try again, or add ?relay=1 to the link.");
     return;
@@ -305,6 +373,7 @@ function restartIce(pc) {
 
 function closePeer() {
   clearTimeout(call.restartTimer);
+  call.remoteSession = "";
   if (call.pc) {
     call.pc.onconnectionstatechange = null;
     call.pc.close();
@@ -349,6 +418,7 @@ function enterRoom() {
 
 function hangUp() {
   call.inCall = false;
+  sessionStorage.removeItem(seatKey);
   send({ type: "leave" });
   if (call.ws) call.ws.close();
   call.ws = null;

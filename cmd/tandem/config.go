@@ -25,10 +25,20 @@ type config struct {
 	turnRelayPorts string
 	turnAllowPeers string
 	turnTTL        time.Duration
+	turn           turnLimits
 	logLevel       string
 	logRooms       bool
 	trustedProxies string
 	signaling      signalingLimits
+}
+
+// turnLimits are the TURN server's quotas and rotation settings.
+type turnLimits struct {
+	previousSecret   string
+	maxAllocsPerUser int
+	maxAllocsPerIP   int
+	maxBitrate       int
+	maxLifetime      time.Duration
 }
 
 // signalingLimits are the abuse limits of the signaling server.
@@ -64,6 +74,11 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.turnRelayPorts, "turn-relay-ports", "49152-65535", "UDP port range for TURN relays")
 	fs.StringVar(&c.turnAllowPeers, "turn-allow-peers", "", "comma-separated CIDRs TURN may relay to although private (e.g. 10.0.0.0/8)")
 	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers")
+	fs.StringVar(&c.turn.previousSecret, "turn-previous-secret", "", "the secret before a rotation: credentials minted with it before this start keep working until they expire")
+	fs.IntVar(&c.turn.maxAllocsPerUser, "turn-max-allocs-per-user", 10, "live TURN allocations per credential (one person); -1: no limit")
+	fs.IntVar(&c.turn.maxAllocsPerIP, "turn-max-allocs-per-ip", 200, "live TURN allocations per client address; -1: no limit")
+	fs.IntVar(&c.turn.maxBitrate, "turn-max-bitrate", 20_000_000, "bits per second each TURN allocation may relay in each direction; -1: no cap")
+	fs.DurationVar(&c.turn.maxLifetime, "turn-max-lifetime", 12*time.Hour, "a TURN relay is closed after this long, refreshed or not")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.logRooms, "log-rooms", false, "write room names and client addresses to logs in clear (default: a keyed hash)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed")

@@ -142,8 +142,8 @@ func TestAssetsAreHashedAndCached(t *testing.T) {
 	srv := startServer(t)
 	_, page := get(t, srv.URL+"/r/team-a")
 	urls := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
-	if len(urls) != 2 {
-		t.Fatalf("found assets %v, want the stylesheet and the script", urls)
+	if len(urls) != 3 {
+		t.Fatalf("found assets %v, want the icon, the stylesheet and the script", urls)
 	}
 	for _, m := range urls {
 		req, _ := http.NewRequest("GET", srv.URL+m[1], nil)

@@ -156,6 +156,12 @@ func turnConfig(cfg config) (turn.Config, error) {
 		RelayMaxPort:  max,
 		AllowPeers:    allow,
 		CredentialTTL: cfg.turnTTL,
+
+		PreviousSecret:        cfg.turn.previousSecret,
+		MaxAllocsPerUser:      cfg.turn.maxAllocsPerUser,
+		MaxAllocsPerIP:        cfg.turn.maxAllocsPerIP,
+		MaxBitrate:            cfg.turn.maxBitrate,
+		MaxAllocationLifetime: cfg.turn.maxLifetime,
 	}, nil
 }
 
