@@ -209,6 +209,11 @@ async function onMessage(m) {
       if (!call.pc) {
         setState("connecting", "Connecting…");
         startPeer();
+      } else if (!m.resumed) {
+        // A fresh room under a live call: the server restarted, and with it
+        // the TURN relay. Restart ICE with the new credentials now rather
+        // than wait for the old path to fail.
+        restartIce(call.pc, true);
       } else if (isConnected()) {
         setState("connected", relayOnly ? "Connected (through the relay)" : "Connected");
       } else {
@@ -355,8 +360,8 @@ function onConnectionState(pc) {
   }
 }
 
-function restartIce(pc) {
-  if (pc !== call.pc || pc.connectionState === "connected") return;
+function restartIce(pc, evenIfConnected = false) {
+  if (pc !== call.pc || (pc.connectionState === "connected" && !evenIfConnected)) return;
   if (!call.ws || !call.otherPresent) {
     // Nobody to negotiate with right now: rejoining the room restarts ICE.
     setState("reconnecting", "The connection dropped. Reconnecting…");
@@ -367,7 +372,7 @@ function restartIce(pc) {
     return;
   }
   call.restarts++;
-  setState("reconnecting", "The connection dropped. Reconnecting…");
+  if (!isConnected()) setState("reconnecting", "The connection dropped. Reconnecting…");
   pc.restartIce();
 }
 
