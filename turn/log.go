@@ -8,9 +8,11 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLoggerFactory sends pion's logs to slog. pion reports a client's bad
-// credentials or malformed packets as errors; for a server on the internet
-// those are routine, so they are logged as warnings.
+// pionLoggerFactory sends pion's logs to slog. pion logs every refused
+// permission at info level, with the client's address, and a client's bad
+// credentials or malformed packets as errors. For a server on the internet
+// those are routine, and client addresses stay out of logs by default, so
+// info becomes debug and errors become warnings.
 type pionLoggerFactory struct{ log *slog.Logger }
 
 func (f *pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -33,8 +35,8 @@ func (l pionLogger) Trace(msg string)                  { l.at(slog.LevelDebug-4,
 func (l pionLogger) Tracef(format string, args ...any) { l.atf(slog.LevelDebug-4, format, args...) }
 func (l pionLogger) Debug(msg string)                  { l.at(slog.LevelDebug, msg) }
 func (l pionLogger) Debugf(format string, args ...any) { l.atf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Info(msg string)                   { l.at(slog.LevelInfo, msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.atf(slog.LevelInfo, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.atf(slog.LevelDebug, format, args...) }
 func (l pionLogger) Warn(msg string)                   { l.at(slog.LevelWarn, msg) }
 func (l pionLogger) Warnf(format string, args ...any)  { l.atf(slog.LevelWarn, format, args...) }
 func (l pionLogger) Error(msg string)                  { l.at(slog.LevelWarn, msg) }

@@ -396,3 +396,118 @@ func testLogOut() io.Writer {
 	}
 	return io.Discard
 }
+
+// TestZeroConfigRelayGuardsOwnPorts: with the default relay address,
+// 127.0.0.1, the server's own address is a permitted peer (relay-to-relay
+// calls need it), yet neither its TURN port nor any other service on that
+// address outside the relay range can be reached through a relay.
+func TestZeroConfigRelayGuardsOwnPorts(t *testing.T) {
+	s := startTURN(t, Config{RelayIP: netip.MustParseAddr("127.0.0.1")})
+	web, err := net.ListenPacket("udp4", "127.0.0.1:0") // stands in for any local service
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+
+	user, pass := credentials(t, s, "mallory")
+	c := newClient(t, s, "udp", user, pass)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	turnAddr := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: s.Port()}
+	// A STUN binding request at the TURN port itself: any answer would come
+	// back to the relay and reach us as data.
+	binding := []byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	if _, err := relay.WriteTo(binding, turnAddr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := relay.WriteTo([]byte("attack"), web.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = web.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := web.ReadFrom(make([]byte, 64)); err == nil {
+		t.Fatalf("local service received %d bytes through the relay", n)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, from, err := relay.ReadFrom(make([]byte, 1500)); err == nil {
+		t.Fatalf("the TURN port answered through the relay: %d bytes from %v", n, from)
+	}
+}
+
+func TestRelayCaps(t *testing.T) {
+	t.Run("bitrate", func(t *testing.T) {
+		const bitrate = 2_000_000 // 250 KB/s, burst 64 KiB
+		s := startTURN(t, Config{MaxBitrate: bitrate})
+		a, b := relayPair(t, s)
+		received := make(chan int, 1)
+		go func() {
+			total := 0
+			buf := make([]byte, 1500)
+			for {
+				_ = b.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				n, _, err := b.ReadFrom(buf)
+				if err != nil {
+					received <- total
+					return
+				}
+				total += n
+			}
+		}()
+		start := time.Now()
+		payload := make([]byte, 1000)
+		for range 2000 { // 2 MB, sent as fast as possible
+			_, _ = a.WriteTo(payload, b.LocalAddr())
+		}
+		got := <-received
+		elapsed := time.Since(start)
+		budget := 64<<10 + int(elapsed.Seconds()*bitrate/8)
+		t.Logf("relayed %d of 2,000,000 bytes in %v (budget %d)", got, elapsed.Round(time.Millisecond), budget)
+		if got > budget {
+			t.Fatalf("relayed %d bytes, over the %d-byte budget", got, budget)
+		}
+		if got == 0 {
+			t.Fatal("nothing relayed at all")
+		}
+	})
+	t.Run("lifetime", func(t *testing.T) {
+		s := startTURN(t, Config{MaxAllocationLifetime: 500 * time.Millisecond})
+		a, b := relayPair(t, s)
+		if _, err := a.WriteTo([]byte("early"), b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFrom(t, b); got != "early" {
+			t.Fatalf("read %q", got)
+		}
+		time.Sleep(700 * time.Millisecond)
+		_, _ = a.WriteTo([]byte("late"), b.LocalAddr())
+		_ = b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, _, err := b.ReadFrom(make([]byte, 64)); err == nil {
+			t.Fatalf("relay still works after its maximum lifetime (%d bytes)", n)
+		}
+	})
+}
+
+// relayPair allocates two relays on s that have permitted each other.
+func relayPair(t *testing.T, s *Server) (a, b net.PacketConn) {
+	t.Helper()
+	alloc := func(name string) net.PacketConn {
+		user, pass := credentials(t, s, name)
+		relay, err := newClient(t, s, "udp", user, pass).Allocate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { relay.Close() })
+		return relay
+	}
+	a, b = alloc("a"), alloc("b")
+	// Permissions both ways, and drain the knocks.
+	_, _ = a.WriteTo([]byte("knock"), b.LocalAddr())
+	_, _ = b.WriteTo([]byte("knock"), a.LocalAddr())
+	for _, c := range []net.PacketConn{a, b} {
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _, _ = c.ReadFrom(make([]byte, 64))
+	}
+	return a, b
+}
