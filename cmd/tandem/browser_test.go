@@ -334,11 +334,8 @@ func openCall(t *testing.T, execPath, url string) [2]*tab {
 	t.Helper()
 	tabs := [2]*tab{newTab(t, execPath, "tab1"), newTab(t, execPath, "tab2")}
 	for _, tb := range tabs {
-		ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
-		err := chromedp.Do(ctx, chromedp.Navigate(url))
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: open %s: %v", tb.name, url, err)
+		if err := navigate(tb, url); err != nil {
+			t.Fatal(err)
 		}
 	}
 	for _, tb := range tabs {
@@ -347,6 +344,16 @@ func openCall(t *testing.T, execPath, url string) [2]*tab {
 		}
 	}
 	return tabs
+}
+
+// navigate opens url in tb.
+func navigate(tb *tab, url string) error {
+	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("%s: open %s: %w", tb.name, url, err)
+	}
+	return nil
 }
 
 // evaluate runs the JavaScript expression in tb, waits for the promise it

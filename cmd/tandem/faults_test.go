@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fasthttp/websocket"
 )
 
 // cutProxy forwards TCP connections to a target and can cut them all at
@@ -21,6 +23,9 @@ type cutProxy struct {
 	conns map[net.Conn]struct{} // guarded by mu; both ends of each pair
 	wg    sync.WaitGroup
 }
+
+// close stops accepting: pages behind it cannot reconnect.
+func (p *cutProxy) close() { p.ln.Close() }
 
 func startProxy(t *testing.T, target string) *cutProxy {
 	t.Helper()
@@ -203,4 +208,56 @@ func TestBrowserCallSurvivesServerRestart(t *testing.T) {
 		}
 	}
 	t.Logf("call back %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
+}
+
+// TestBrowserVanishedPeer: one person's network dies for good (no goodbye,
+// no reconnect). The other is told peer-left within 30 s, and the seat is
+// free for someone else.
+func TestBrowserVanishedPeer(t *testing.T) {
+	execPath := findChromium(t)
+	srv := startServer(t)
+	stays, vanishes := startProxy(t, srv.addr()), startProxy(t, srv.addr())
+	room := roomName(t)
+	tab1, tab2 := newTab(t, execPath, "tab1"), newTab(t, execPath, "tab2")
+	for _, open := range []struct {
+		tb  *tab
+		url string
+	}{{tab1, stays.URL() + "/r/" + room}, {tab2, vanishes.URL() + "/r/" + room}} {
+		if err := navigate(open.tb, open.url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tb := range []*tab{tab1, tab2} {
+		if err := waitState(tb, "connected"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	vanishes.close()
+	vanishes.cut()
+	start := time.Now()
+	st, err := poll(tab1, statusJS, func(s pageStatus) bool { return s.State == "peer-left" })
+	if err != nil {
+		t.Fatalf("tab1 never saw peer-left: %+v: %v", st, err)
+	}
+	took := time.Since(start)
+	t.Logf("peer-left after %v", took.Round(100*time.Millisecond))
+	if took > 30*time.Second {
+		t.Fatalf("peer-left after %v, want within 30s", took)
+	}
+	// The seat is free: a newcomer joins the one who stayed.
+	if m := dialRoom(t, srv, room); m.Type != "joined" {
+		t.Fatalf("newcomer got %q, want joined", m.Type)
+	}
+}
+
+// dialRoom joins room over signaling and returns the first message.
+func dialRoom(t *testing.T, srv testServer, room string) wireMessage {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(room), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return readMessage(t, conn)
 }

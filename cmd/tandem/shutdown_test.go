@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // TestGracefulShutdown: peers in a call are told the server is going away,
 // then their sockets close, and run returns promptly.
 func TestGracefulShutdown(t *testing.T) {
+	goroutinesBefore := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	up := make(chan listening, 1)
@@ -64,6 +66,19 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("run did not return within 10s of the signal")
 	}
 	t.Logf("shut down in %v", time.Since(start))
+
+	// Nothing is left running: every goroutine the server started is gone.
+	for c := range conns {
+		conns[c].Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goroutinesBefore+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after shutdown:\n%s", goroutinesBefore, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func readMessage(t *testing.T, c *websocket.Conn) wireMessage {
