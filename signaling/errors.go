@@ -8,6 +8,7 @@ var (
 	ErrHubClosed   = errors.New("signaling: server is shutting down")
 	ErrInvalidRoom = errors.New("signaling: invalid room name")
 	ErrServerBusy  = errors.New("signaling: server is at capacity")
+	ErrUnavailable = errors.New("signaling: room store unavailable")
 )
 
 // Error codes sent to clients in {"type":"error","code":...}. They are part of
@@ -21,4 +22,5 @@ const (
 	CodeTooManyConnections = "too-many-connections"
 	CodeTooManyJoins       = "too-many-joins"
 	CodeServerBusy         = "server-busy"
+	CodeUnavailable        = "unavailable"
 )

@@ -1,6 +1,7 @@
 // Package signaling runs two-person rooms and the WebSocket protocol that
 // relays WebRTC offers, answers and ICE candidates between the two. It knows
-// nothing of Fiber: it serves any connection that satisfies Conn.
+// nothing of Fiber: it serves any connection that satisfies Conn. Seats live
+// in a Store: in memory for one instance, in Redis for several.
 package signaling
 
 import (
@@ -8,7 +9,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"sync"
@@ -32,9 +32,15 @@ type Config struct {
 	PingInterval, PongTimeout time.Duration
 	// SeatGrace is how long a seat whose connection dropped without a
 	// goodbye is kept for its owner to come back with the seat token before
-	// the other peer is told peer-left. Default 15 s, so with PongTimeout a
-	// vanished peer is announced within 30 s.
+	// the other peer is told peer-left. Default 15 s.
 	SeatGrace time.Duration
+	// MaintainInterval is how often seat leases are renewed and expired
+	// seats are noticed. Default 2 s. PongTimeout + SeatGrace +
+	// MaintainInterval bound how late a vanished peer is announced (29 s).
+	MaintainInterval time.Duration
+	// StoreTimeout bounds one store operation, so that an unreachable Redis
+	// fails a join fast. Default 2 s.
+	StoreTimeout time.Duration
 	// WriteTimeout bounds one write to a client. Default 10 s.
 	WriteTimeout time.Duration
 	// QueueSize is how many messages may wait for a slow client before it
@@ -47,8 +53,8 @@ type Config struct {
 	// MaxConnsPerIP and JoinsPerIPPerMinute bound one client address.
 	// Defaults 500 and 1200: an office behind one NAT address never notices.
 	MaxConnsPerIP, JoinsPerIPPerMinute int
-	// MaxConns and MaxRooms bound the whole server. Defaults 100,000 and
-	// 50,000.
+	// MaxConns and MaxRooms bound this instance: its connections, and the
+	// rooms it holds a connection in. Defaults 100,000 and 50,000.
 	MaxConns, MaxRooms int
 	// LogRooms writes room names and client addresses to logs in clear.
 	// By default they are logged as a keyed hash, enough to correlate.
@@ -78,6 +84,8 @@ func (c Config) withDefaults() Config {
 	defDur(&c.PingInterval, 5*time.Second)
 	defDur(&c.PongTimeout, 12*time.Second)
 	defDur(&c.SeatGrace, 15*time.Second)
+	defDur(&c.MaintainInterval, 2*time.Second)
+	defDur(&c.StoreTimeout, 2*time.Second)
 	defDur(&c.WriteTimeout, 10*time.Second)
 	def(&c.QueueSize, 64)
 	if c.MessageRate == 0 {
@@ -91,230 +99,206 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Hub holds every room of this process.
+// Hub serves this instance's connections. Seats are in the store; the hub
+// knows the connections it holds, by seat.
 type Hub struct {
 	// Static after construction.
 	cfg    Config
 	log    *slog.Logger
 	logKey []byte // keys the hashes that stand for room names in logs
 	admit  *admission
+	store  Store
 
-	// wg counts running Serve calls, so Close can wait for them.
-	wg sync.WaitGroup
+	// wg counts running Serve calls and the maintenance loop.
+	wg   sync.WaitGroup
+	quit chan struct{} // closed by Close: stops the maintenance loop
 
 	mu     sync.Mutex
-	rooms  map[string]*room   // guarded by mu
-	peers  map[*Peer]struct{} // guarded by mu; every connected, seated peer
-	closed bool               // guarded by mu
+	local  map[string]*Peer // guarded by mu; seat id -> its connection here
+	rooms  map[string]int   // guarded by mu; room -> connections here
+	closed bool             // guarded by mu
 }
 
-// room is two seats. A seat is empty when nil.
-type room struct {
-	name  string
-	seats [2]*seat
-}
-
-// seat is one person's place in a room. It outlives a connection: its owner
-// can take it back with the token after a drop.
-type seat struct {
-	id    string      // the peer id others see
-	token string      // proves ownership on reconnect
-	peer  *Peer       // the current connection, nil while away
-	grace *time.Timer // runs while away; frees the seat when it fires
-}
-
-// NewHub returns an empty Hub.
-func NewHub(cfg Config, logger *slog.Logger) *Hub {
+// NewHub returns a hub whose rooms live in store.
+func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 	cfg = cfg.withDefaults()
-	return &Hub{
+	h := &Hub{
 		cfg:    cfg,
 		log:    logger.With("component", "signaling"),
 		logKey: randomBytes(32),
 		admit:  newAdmission(cfg),
-		rooms:  make(map[string]*room),
-		peers:  make(map[*Peer]struct{}),
+		store:  store,
+		quit:   make(chan struct{}),
+		local:  make(map[string]*Peer),
+		rooms:  make(map[string]int),
 	}
+	store.Listen(h.deliver)
+	h.wg.Add(1)
+	go h.maintain()
+	return h
 }
 
-// joinResult is what join decided for a connection.
-type joinResult struct {
-	seat      *seat
-	otherID   string // the other seat's peer id, or "" when alone
-	otherPeer *Peer  // the other seat's connection, nil when alone or away
-	resumed   bool   // the seat was taken back with its token
-	replaced  *Peer  // the connection the seat had before a resume, if any
-}
-
-func (r *room) otherThan(s *seat) (id string, p *Peer) {
-	for _, o := range r.seats {
-		if o != nil && o != s {
-			return o.id, o.peer
+// deliver hands a message from the store to the connection holding seatID
+// here, if any.
+func (h *Hub) deliver(seatID string, msg []byte) bool {
+	h.mu.Lock()
+	p := h.local[seatID]
+	h.mu.Unlock()
+	if p == nil || len(msg) == 0 {
+		return false
+	}
+	payload := string(msg[1:])
+	switch msg[0] {
+	case msgFrame:
+		p.send(msg[1:])
+	case msgPeerJoined:
+		p.setOther(payload)
+		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: payload}))
+	case msgPeerLeft:
+		if p.clearOther(payload) {
+			p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: payload}))
 		}
 	}
-	return "", nil
+	return true
 }
 
-// join seats p in its room: back in its own seat when token matches one,
-// else in a free seat.
-func (h *Hub) join(p *Peer, token string) (joinResult, error) {
+// publish sends msg (a kind byte, then the payload) to the connection of
+// seatID in room, wherever it is.
+func (h *Hub) publish(room, seatID string, msg []byte) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	return h.store.Publish(ctx, room, seatID, msg)
+}
+
+// control builds a message of kind with a text payload.
+func control(kind byte, payload string) []byte {
+	return append([]byte{kind}, payload...)
+}
+
+// hold registers p as the connection of its seat here. It returns the
+// connection that held the seat here before, if any, or ErrHubClosed.
+func (h *Hub) hold(p *Peer) (previous *Peer, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return joinResult{}, ErrHubClosed
+		return nil, ErrHubClosed
 	}
-	r := h.rooms[p.room]
-	if r != nil && token != "" {
-		for _, s := range r.seats {
-			if s != nil && subtle.ConstantTimeCompare([]byte(s.token), []byte(token)) == 1 {
-				res := joinResult{seat: s, resumed: true, replaced: s.peer}
-				res.otherID, res.otherPeer = r.otherThan(s)
-				if s.grace != nil {
-					s.grace.Stop()
-					s.grace = nil
+	previous = h.local[p.seatID]
+	h.local[p.seatID] = p
+	if previous == nil {
+		h.rooms[p.room]++
+	}
+	return previous, nil
+}
+
+// release forgets p, unless a newer connection holds its seat here now.
+func (h *Hub) release(p *Peer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.local[p.seatID] != p {
+		return
+	}
+	delete(h.local, p.seatID)
+	if h.rooms[p.room]--; h.rooms[p.room] <= 0 {
+		delete(h.rooms, p.room)
+	}
+}
+
+// holds reports whether p is still the connection of its seat here.
+func (h *Hub) holds(p *Peer) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.local[p.seatID] == p
+}
+
+// roomAllowed reports whether this instance may hold a connection in room.
+func (h *Hub) roomAllowed(room string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cfg.MaxRooms == 0 || h.rooms[room] > 0 || len(h.rooms) < h.cfg.MaxRooms
+}
+
+// maintain renews the leases of the seats held here and tells each peer
+// whose partner's seat expired (vanished, or its instance died).
+func (h *Hub) maintain() {
+	defer h.wg.Done()
+	tick := time.NewTicker(h.cfg.MaintainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		peers := make([]*Peer, 0, len(h.local))
+		refs := make([]SeatRef, 0, len(h.local))
+		for _, p := range h.local {
+			peers = append(peers, p)
+			refs = append(refs, SeatRef{Room: p.room, SeatID: p.seatID})
+		}
+		h.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout+time.Duration(len(refs))*time.Microsecond*20)
+		states, err := h.store.Maintain(ctx, refs)
+		cancel()
+		if err != nil {
+			h.log.Warn("seat maintenance failed", "err", err)
+			continue
+		}
+		for i, st := range states {
+			p := peers[i]
+			switch {
+			case st.Moved:
+				// Its owner came back through another instance.
+				p.stop(closeReplaced, "replaced by a newer connection")
+				h.release(p)
+			case !st.Exists:
+				// The store lost this seat (it expired while the store was
+				// unreachable): the client must join again.
+				p.send(errorMessage(CodeUnavailable, "Your place in the room was lost. Rejoining…"))
+				p.stop(closeTryLater, CodeUnavailable)
+			case st.OtherID == "":
+				if other := p.other(); other != "" && p.clearOther(other) {
+					p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: other}))
 				}
-				delete(h.peers, s.peer)
-				s.peer = p
-				p.seat = s
-				h.peers[p] = struct{}{}
-				return res, nil
 			}
 		}
 	}
-	if r == nil {
-		if h.cfg.MaxRooms > 0 && len(h.rooms) >= h.cfg.MaxRooms {
-			return joinResult{}, ErrServerBusy
-		}
-		r = &room{name: p.room}
-		h.rooms[p.room] = r
-	}
-	for i, s := range r.seats {
-		if s == nil {
-			s = &seat{id: newPeerID(), token: hex.EncodeToString(randomBytes(16)), peer: p}
-			r.seats[i] = s
-			p.seat = s
-			h.peers[p] = struct{}{}
-			res := joinResult{seat: s}
-			res.otherID, res.otherPeer = r.otherThan(s)
-			return res, nil
-		}
-	}
-	return joinResult{}, ErrRoomFull
-}
-
-// leave takes p out of its seat. After a goodbye (a leave message or a
-// close frame) the seat is freed at once and the other peer, returned, must
-// be told. After a drop the seat is held for SeatGrace; if its owner does
-// not come back by then, the seat is freed and the other told. Leaving
-// twice, or after the seat was taken over by a newer connection, is a no-op.
-func (h *Hub) leave(p *Peer, goodbye bool) (other *Peer) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := p.seat
-	if s == nil || s.peer != p {
-		return nil
-	}
-	delete(h.peers, p)
-	s.peer = nil
-	r := h.rooms[p.room]
-	if r == nil { // the hub was closed
-		return nil
-	}
-	if !goodbye {
-		s.grace = time.AfterFunc(h.cfg.SeatGrace, func() { h.expire(r, s) })
-		return nil
-	}
-	return h.freeSeat(r, s)
-}
-
-// expire frees a seat whose owner did not come back in time.
-func (h *Hub) expire(r *room, s *seat) {
-	h.mu.Lock()
-	other := (*Peer)(nil)
-	if s.peer == nil && s.grace != nil {
-		s.grace = nil
-		other = h.freeSeat(r, s)
-	}
-	h.mu.Unlock()
-	if other != nil {
-		other.send(encode(ServerMessage{Type: TypePeerLeft, Peer: s.id}))
-	}
-}
-
-// freeSeat removes s from r, drops r when it is empty, and returns the
-// connected peer left behind, if any. The caller holds mu.
-func (h *Hub) freeSeat(r *room, s *seat) (other *Peer) {
-	for i, seated := range r.seats {
-		switch {
-		case seated == s:
-			r.seats[i] = nil
-		case seated != nil:
-			other = seated.peer
-		}
-	}
-	if r.seats[0] == nil && r.seats[1] == nil && h.rooms[r.name] == r {
-		delete(h.rooms, r.name)
-	}
-	return other
-}
-
-// other returns the connected peer sharing p's room, and whether the room
-// has another seat at all (whose owner may be away).
-func (h *Hub) other(p *Peer) (other *Peer, seated bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[p.room]
-	if r == nil || p.seat == nil || p.seat.peer != p {
-		return nil, false
-	}
-	for _, s := range r.seats {
-		if s != nil && s != p.seat {
-			return s.peer, true
-		}
-	}
-	return nil, false
 }
 
 // Stats is a snapshot of the hub's size.
 type Stats struct {
-	Rooms int // rooms with at least one seat taken
+	Rooms int // rooms with at least one seat taken, in the store
 	Seats int // taken seats, including those whose owner is away
-	Peers int // connected, seated peers
+	Peers int // connections held by this instance
 }
 
-// Stats counts rooms, seats and connected peers.
-func (h *Hub) Stats() Stats {
+// Stats counts rooms and seats in the store and connections here.
+func (h *Hub) Stats(ctx context.Context) (Stats, error) {
+	rooms, seats, err := h.store.Counts(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Rooms: len(h.rooms), Peers: len(h.peers)}
-	for _, r := range h.rooms {
-		for _, s := range r.seats {
-			if s != nil {
-				st.Seats++
-			}
-		}
-	}
-	return st
+	return Stats{Rooms: rooms, Seats: seats, Peers: len(h.local)}, err
 }
 
 // Close tells every peer the server is shutting down, closes their
 // connections and waits, until ctx ends, for every Serve call to return.
-// New connections are refused from then on.
+// Seats are kept for their grace period, so people can take them back on
+// another instance. New connections are refused from then on.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
 	h.closed = true
-	peers := make([]*Peer, 0, len(h.peers))
-	for p := range h.peers {
+	peers := make([]*Peer, 0, len(h.local))
+	for _, p := range h.local {
 		peers = append(peers, p)
 	}
-	for _, r := range h.rooms {
-		for _, s := range r.seats {
-			if s != nil && s.grace != nil {
-				s.grace.Stop()
-			}
-		}
-	}
-	h.rooms = make(map[string]*room)
 	h.mu.Unlock()
+	close(h.quit)
 
 	for _, p := range peers {
 		p.send(errorMessage(CodeServerShutdown, "The server is restarting. Reconnecting shortly."))
@@ -342,6 +326,9 @@ func (h *Hub) label(s string) string {
 }
 
 func newPeerID() string { return hex.EncodeToString(randomBytes(8)) }
+
+// newSeatToken returns 128 random bits, in hex.
+func newSeatToken() string { return hex.EncodeToString(randomBytes(16)) }
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +20,21 @@ import (
 
 // newTestHub serves hub on a real listener on 127.0.0.1 using the net/http
 // flavour of the WebSocket library, the same protocol Fiber speaks.
-func newTestHub(t *testing.T, cfg Config) (*Hub, string) {
+func newTestHub(t *testing.T, b backend, cfg Config) (*Hub, string) {
 	t.Helper()
-	return newLoggedTestHub(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logs io.Writer = io.Discard
+	if os.Getenv("TANDEM_TEST_LOGS") != "" {
+		logs = os.Stderr
+	}
+	return newLoggedTestHub(t, b, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 }
 
-func newLoggedTestHub(t *testing.T, cfg Config, logger *slog.Logger) (*Hub, string) {
+func newLoggedTestHub(t *testing.T, b backend, cfg Config, logger *slog.Logger) (*Hub, string) {
 	t.Helper()
-	hub := NewHub(cfg, logger)
+	if cfg.MaintainInterval == 0 {
+		cfg.MaintainInterval = 20 * time.Millisecond // expired seats noticed at once
+	}
+	hub := NewHub(cfg, b.newStore(t), logger)
 	upgrader := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		room, err := NormalizeRoom(strings.TrimPrefix(r.URL.Path, "/ws/"))
@@ -142,235 +150,265 @@ func pair(t *testing.T, base, room string) (first, second *client, firstID, seco
 }
 
 func TestJoinHandshake(t *testing.T) {
-	_, base := newTestHub(t, Config{})
-	a := dial(t, base+"Team-A")
-	created := a.expect(TypeCreated)
-	if created.Room != "team-a" || created.Peer == "" {
-		t.Fatalf("created = %+v", created)
-	}
-	b := dial(t, base+"team-a")
-	joined := b.expect(TypeJoined)
-	if joined.Room != "team-a" || joined.Peer == created.Peer || len(joined.Peers) != 1 || joined.Peers[0] != created.Peer {
-		t.Fatalf("joined = %+v", joined)
-	}
-	if pj := a.expect(TypePeerJoined); pj.Peer != joined.Peer {
-		t.Fatalf("peer-joined = %+v, want peer %s", pj, joined.Peer)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a := dial(t, base+"Team-A")
+		created := a.expect(TypeCreated)
+		if created.Room != "team-a" || created.Peer == "" {
+			t.Fatalf("created = %+v", created)
+		}
+		b := dial(t, base+"team-a")
+		joined := b.expect(TypeJoined)
+		if joined.Room != "team-a" || joined.Peer == created.Peer || len(joined.Peers) != 1 || joined.Peers[0] != created.Peer {
+			t.Fatalf("joined = %+v", joined)
+		}
+		if pj := a.expect(TypePeerJoined); pj.Peer != joined.Peer {
+			t.Fatalf("peer-joined = %+v, want peer %s", pj, joined.Peer)
+		}
 
-	c := dial(t, base+"team-a")
-	if full := c.expect(TypeFull); full.Room != "team-a" {
-		t.Fatalf("full = %+v", full)
-	}
-	if code := c.closeCode(); code != websocket.CloseNormalClosure {
-		t.Fatalf("third joiner closed with %d, want %d", code, websocket.CloseNormalClosure)
-	}
+		c := dial(t, base+"team-a")
+		if full := c.expect(TypeFull); full.Room != "team-a" {
+			t.Fatalf("full = %+v", full)
+		}
+		if code := c.closeCode(); code != websocket.CloseNormalClosure {
+			t.Fatalf("third joiner closed with %d, want %d", code, websocket.CloseNormalClosure)
+		}
+	})
 }
 
 func TestICEServersOnJoin(t *testing.T) {
-	var asked []string
-	_, base := newTestHub(t, Config{ICEServers: func(peerID, host string) []turn.ICEServer {
-		asked = append(asked, peerID+"@"+host)
-		return []turn.ICEServer{{URLs: []string{"turn:" + host + ":3478"}, Username: "u-" + peerID, Credential: "c"}}
-	}})
-	a := dial(t, base+"ice")
-	m := a.expect(TypeCreated)
-	if len(m.ICEServers) != 1 || m.ICEServers[0].Username != "u-"+m.Peer || m.ICEServers[0].URLs[0] != "turn:127.0.0.1:3478" {
-		t.Fatalf("iceServers = %+v", m.ICEServers)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		var asked []string
+		_, base := newTestHub(t, be, Config{ICEServers: func(peerID, host string) []turn.ICEServer {
+			asked = append(asked, peerID+"@"+host)
+			return []turn.ICEServer{{URLs: []string{"turn:" + host + ":3478"}, Username: "u-" + peerID, Credential: "c"}}
+		}})
+		a := dial(t, base+"ice")
+		m := a.expect(TypeCreated)
+		if len(m.ICEServers) != 1 || m.ICEServers[0].Username != "u-"+m.Peer || m.ICEServers[0].URLs[0] != "turn:127.0.0.1:3478" {
+			t.Fatalf("iceServers = %+v", m.ICEServers)
+		}
+	})
 }
 
 func TestRelayStaysInRoom(t *testing.T) {
-	_, base := newTestHub(t, Config{})
-	a, b, aID, _ := pair(t, base, "one")
-	c, d, _, _ := pair(t, base, "two")
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a, b, aID, _ := pair(t, base, "one")
+		c, d, _, _ := pair(t, base, "two")
 
-	a.sendText(`{"type":"signal","data":{"description":{"type":"offer","sdp":"v=0 <script>"}}}`)
-	got := b.expect(TypeSignal)
-	if got.From != aID || string(got.Data) != `{"description":{"type":"offer","sdp":"v=0 <script>"}}` {
-		t.Fatalf("relayed %+v data %s", got, got.Data)
-	}
-	// The other room hears nothing: its next message is its own relay.
-	c.sendText(`{"type":"signal","data":{"n":2}}`)
-	if got := d.expect(TypeSignal); string(got.Data) != `{"n":2}` {
-		t.Fatalf("room two got %s", got.Data)
-	}
-	b.sendText(`{"type":"signal","data":{"n":3}}`)
-	if got := a.expect(TypeSignal); string(got.Data) != `{"n":3}` {
-		t.Fatalf("a got %s", got.Data)
-	}
+		a.sendText(`{"type":"signal","data":{"description":{"type":"offer","sdp":"v=0 <script>"}}}`)
+		got := b.expect(TypeSignal)
+		if got.From != aID || string(got.Data) != `{"description":{"type":"offer","sdp":"v=0 <script>"}}` {
+			t.Fatalf("relayed %+v data %s", got, got.Data)
+		}
+		// The other room hears nothing: its next message is its own relay.
+		c.sendText(`{"type":"signal","data":{"n":2}}`)
+		if got := d.expect(TypeSignal); string(got.Data) != `{"n":2}` {
+			t.Fatalf("room two got %s", got.Data)
+		}
+		b.sendText(`{"type":"signal","data":{"n":3}}`)
+		if got := a.expect(TypeSignal); string(got.Data) != `{"n":3}` {
+			t.Fatalf("a got %s", got.Data)
+		}
+	})
 }
 
 func TestLeaveAndDrop(t *testing.T) {
-	tests := []struct {
-		name string
-		end  func(c *client)
-	}{
-		{"leave message", func(c *client) { c.sendText(`{"type":"leave"}`) }},
-		{"close frame", func(c *client) {
-			_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-		}},
-		{"abrupt drop", func(c *client) { c.conn.UnderlyingConn().Close() }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			hub, base := newTestHub(t, Config{SeatGrace: 100 * time.Millisecond})
-			a, b, _, bID := pair(t, base, "room")
-			tt.end(b)
-			if left := a.expect(TypePeerLeft); left.Peer != bID {
-				t.Fatalf("peer-left = %+v, want %s", left, bID)
-			}
-			// The seat is free again.
-			c := dial(t, base+"room")
-			c.expect(TypeJoined)
-			a.expect(TypePeerJoined)
-			if s := hub.Stats(); s.Rooms != 1 || s.Peers != 2 || s.Seats != 2 {
-				t.Fatalf("stats = %+v", s)
-			}
-		})
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		tests := []struct {
+			name string
+			end  func(c *client)
+		}{
+			{"leave message", func(c *client) { c.sendText(`{"type":"leave"}`) }},
+			{"close frame", func(c *client) {
+				_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			}},
+			{"abrupt drop", func(c *client) { c.conn.UnderlyingConn().Close() }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				hub, base := newTestHub(t, be, Config{SeatGrace: 100 * time.Millisecond})
+				a, b, _, bID := pair(t, base, "room")
+				tt.end(b)
+				if left := a.expect(TypePeerLeft); left.Peer != bID {
+					t.Fatalf("peer-left = %+v, want %s", left, bID)
+				}
+				// The seat is free again.
+				c := dial(t, base+"room")
+				c.expect(TypeJoined)
+				a.expect(TypePeerJoined)
+				if s := stats(t, hub); s.Rooms != 1 || s.Peers != 2 || s.Seats != 2 {
+					t.Fatalf("stats = %+v", s)
+				}
+			})
+		}
+	})
 }
 
 func TestVanishedPeerDetectedByPing(t *testing.T) {
-	_, base := newTestHub(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond, SeatGrace: 100 * time.Millisecond})
-	a := dial(t, base+"ping")
-	a.expect(TypeCreated)
-	// b joins but never reads, so it never answers pings: a silent peer.
-	b := dial(t, base+"ping")
-	_ = b
-	// a keeps reading, which answers pings, so only b times out.
-	a.expect(TypePeerJoined)
-	a.expect(TypePeerLeft)
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond, SeatGrace: 100 * time.Millisecond})
+		a := dial(t, base+"ping")
+		a.expect(TypeCreated)
+		// b joins but never reads, so it never answers pings: a silent peer.
+		b := dial(t, base+"ping")
+		_ = b
+		// a keeps reading, which answers pings, so only b times out.
+		a.expect(TypePeerJoined)
+		a.expect(TypePeerLeft)
+	})
 }
 
 func TestBadInput(t *testing.T) {
-	tests := []struct {
-		name  string
-		frame string
-		code  string
-	}{
-		{"not json", `{"type":`, CodeBadMessage},
-		{"json array", `[1,2]`, CodeBadMessage},
-		{"missing type", `{"data":{}}`, CodeBadMessage},
-		{"unknown type", `{"type":"join-all"}`, CodeBadMessage},
-		{"signal without data", `{"type":"signal"}`, CodeBadMessage},
-		{"signal with string data", `{"type":"signal","data":"x"}`, CodeBadMessage},
-		{"signal while alone", `{"type":"signal","data":{}}`, CodeNoPeer},
-	}
-	_, base := newTestHub(t, Config{})
-	a := dial(t, base+"bad")
-	a.expect(TypeCreated)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a.t = t
-			a.sendText(tt.frame)
-			m := a.expect(TypeError)
-			if m.Code != tt.code || m.Message == "" {
-				t.Fatalf("error = %+v, want code %q with a message", m, tt.code)
-			}
-		})
-	}
-	// Still served after all that.
-	a.t = t
-	b := dial(t, base+"bad")
-	b.expect(TypeJoined)
-	a.expect(TypePeerJoined)
+	eachBackend(t, func(t *testing.T, be backend) {
+		tests := []struct {
+			name  string
+			frame string
+			code  string
+		}{
+			{"not json", `{"type":`, CodeBadMessage},
+			{"json array", `[1,2]`, CodeBadMessage},
+			{"missing type", `{"data":{}}`, CodeBadMessage},
+			{"unknown type", `{"type":"join-all"}`, CodeBadMessage},
+			{"signal without data", `{"type":"signal"}`, CodeBadMessage},
+			{"signal with string data", `{"type":"signal","data":"x"}`, CodeBadMessage},
+			{"signal while alone", `{"type":"signal","data":{}}`, CodeNoPeer},
+		}
+		_, base := newTestHub(t, be, Config{})
+		a := dial(t, base+"bad")
+		a.expect(TypeCreated)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				a.t = t
+				a.sendText(tt.frame)
+				m := a.expect(TypeError)
+				if m.Code != tt.code || m.Message == "" {
+					t.Fatalf("error = %+v, want code %q with a message", m, tt.code)
+				}
+			})
+		}
+		// Still served after all that.
+		a.t = t
+		b := dial(t, base+"bad")
+		b.expect(TypeJoined)
+		a.expect(TypePeerJoined)
+	})
 }
 
 func TestBinaryFrameRefused(t *testing.T) {
-	_, base := newTestHub(t, Config{})
-	a := dial(t, base+"bin")
-	a.expect(TypeCreated)
-	if err := a.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
-		t.Fatal(err)
-	}
-	if m := a.expect(TypeError); m.Code != CodeBadMessage {
-		t.Fatalf("got %+v", m)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a := dial(t, base+"bin")
+		a.expect(TypeCreated)
+		if err := a.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		if m := a.expect(TypeError); m.Code != CodeBadMessage {
+			t.Fatalf("got %+v", m)
+		}
+	})
 }
 
 func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
-	_, base := newTestHub(t, Config{})
-	a, b, _, _ := pair(t, base, "big")
-	big := `{"type":"signal","data":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`
-	go func() { _ = b.conn.WriteMessage(websocket.TextMessage, []byte(big)) }()
-	if code := b.closeCode(); code != websocket.CloseMessageTooBig {
-		t.Fatalf("close code %d, want %d", code, websocket.CloseMessageTooBig)
-	}
-	a.expect(TypePeerLeft)
-	// The other peer's connection still works.
-	c := dial(t, base+"big")
-	c.expect(TypeJoined)
-	a.expect(TypePeerJoined)
-	c.sendText(`{"type":"signal","data":{"ok":true}}`)
-	if m := a.expect(TypeSignal); string(m.Data) != `{"ok":true}` {
-		t.Fatalf("got %s", m.Data)
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a, b, _, _ := pair(t, base, "big")
+		big := `{"type":"signal","data":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`
+		go func() { _ = b.conn.WriteMessage(websocket.TextMessage, []byte(big)) }()
+		if code := b.closeCode(); code != websocket.CloseMessageTooBig {
+			t.Fatalf("close code %d, want %d", code, websocket.CloseMessageTooBig)
+		}
+		a.expect(TypePeerLeft)
+		// The other peer's connection still works.
+		c := dial(t, base+"big")
+		c.expect(TypeJoined)
+		a.expect(TypePeerJoined)
+		c.sendText(`{"type":"signal","data":{"ok":true}}`)
+		if m := a.expect(TypeSignal); string(m.Data) != `{"ok":true}` {
+			t.Fatalf("got %s", m.Data)
+		}
+	})
 }
 
 func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
-	_, base := newTestHub(t, Config{QueueSize: 4, WriteTimeout: 200 * time.Millisecond, MessageBurst: -1, SeatGrace: 50 * time.Millisecond})
-	a, b, _, bID := pair(t, base, "slow")
-	_ = b // b never reads again: its socket buffers and queue fill up
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{QueueSize: 4, WriteTimeout: 200 * time.Millisecond, MessageBurst: -1, SeatGrace: 50 * time.Millisecond})
+		a, b, _, bID := pair(t, base, "slow")
+		_ = b // b never reads again: its socket buffers and queue fill up
 
-	// a's messages are read in the background, so a keeps answering pings.
-	got := make(chan ServerMessage, 16)
-	go func() {
-		defer close(got)
+		// a's messages are read in the background, so a keeps answering pings.
+		got := make(chan ServerMessage, 16)
+		go func() {
+			defer close(got)
+			for {
+				_, frame, err := a.conn.ReadMessage()
+				if err != nil {
+					return
+				}
+				var m ServerMessage
+				if json.Unmarshal(frame, &m) == nil {
+					got <- m
+				}
+			}
+		}()
+		_ = a.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		payload := []byte(`{"type":"signal","data":{"x":"` + strings.Repeat("z", 32<<10) + `"}}`)
+		deadline := time.After(15 * time.Second)
 		for {
-			_, frame, err := a.conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			var m ServerMessage
-			if json.Unmarshal(frame, &m) == nil {
-				got <- m
-			}
-		}
-	}()
-	_ = a.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	payload := []byte(`{"type":"signal","data":{"x":"` + strings.Repeat("z", 32<<10) + `"}}`)
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case m, ok := <-got:
-			if !ok {
-				t.Fatal("a lost its own connection")
-			}
-			if m.Type == TypePeerLeft && m.Peer == bID {
-				return // b was dropped; a is still connected
-			}
-		case <-deadline:
-			t.Fatal("slow reader was never disconnected")
-		case <-time.After(2 * time.Millisecond):
-			// Paced: a itself must not look like a flood.
-			if err := a.conn.WriteMessage(websocket.TextMessage, payload); err != nil {
-				t.Fatalf("a write: %v", err)
+			select {
+			case m, ok := <-got:
+				if !ok {
+					t.Fatal("a lost its own connection")
+				}
+				if m.Type == TypePeerLeft && m.Peer == bID {
+					return // b was dropped; a is still connected
+				}
+			case <-deadline:
+				t.Fatal("slow reader was never disconnected")
+			case <-time.After(2 * time.Millisecond):
+				// Paced: a itself must not look like a flood.
+				if err := a.conn.WriteMessage(websocket.TextMessage, payload); err != nil {
+					t.Fatalf("a write: %v", err)
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestCloseTellsPeers(t *testing.T) {
-	hub, base := newTestHub(t, Config{})
-	a, b, _, _ := pair(t, base, "bye")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- hub.Close(ctx) }()
-	for _, c := range []*client{a, b} {
+	eachBackend(t, func(t *testing.T, be backend) {
+		hub, base := newTestHub(t, be, Config{})
+		a, b, _, _ := pair(t, base, "bye")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- hub.Close(ctx) }()
+		for _, c := range []*client{a, b} {
+			if m := c.expect(TypeError); m.Code != CodeServerShutdown {
+				t.Fatalf("got %+v, want server-shutdown", m)
+			}
+			if code := c.closeCode(); code != websocket.CloseGoingAway {
+				t.Fatalf("close code %d, want %d", code, websocket.CloseGoingAway)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Late comers are refused, not seated.
+		c := dial(t, base+"bye")
 		if m := c.expect(TypeError); m.Code != CodeServerShutdown {
-			t.Fatalf("got %+v, want server-shutdown", m)
+			t.Fatalf("got %+v", m)
 		}
-		if code := c.closeCode(); code != websocket.CloseGoingAway {
-			t.Fatalf("close code %d, want %d", code, websocket.CloseGoingAway)
-		}
-	}
-	if err := <-done; err != nil {
+	})
+}
+
+// stats reads the hub's counts, failing the test on a store error.
+func stats(t *testing.T, hub *Hub) Stats {
+	t.Helper()
+	st, err := hub.Stats(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Late comers are refused, not seated.
-	c := dial(t, base+"bye")
-	if m := c.expect(TypeError); m.Code != CodeServerShutdown {
-		t.Fatalf("got %+v", m)
-	}
+	return st
 }

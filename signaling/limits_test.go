@@ -13,83 +13,89 @@ import (
 )
 
 func TestMessageRateLimit(t *testing.T) {
-	_, base := newTestHub(t, Config{MessageRate: 5, MessageBurst: 10})
-	a, b, _, _ := pair(t, base, "flood")
-	for range 30 {
-		if err := a.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"signal","data":{}}`)); err != nil {
-			break
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{MessageRate: 5, MessageBurst: 10})
+		a, b, _, _ := pair(t, base, "flood")
+		for range 30 {
+			if err := a.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"signal","data":{}}`)); err != nil {
+				break
+			}
 		}
-	}
-	// a gets rate-limited then a 1008 close; b keeps its seat and hears
-	// peer-left right away.
-	for {
-		m := a.next()
-		if m.Type == TypeError && m.Code == CodeRateLimited {
-			break
+		// a gets rate-limited then a 1008 close; b keeps its seat and hears
+		// peer-left right away.
+		for {
+			m := a.next()
+			if m.Type == TypeError && m.Code == CodeRateLimited {
+				break
+			}
 		}
-	}
-	if code := a.closeCode(); code != websocket.ClosePolicyViolation {
-		t.Fatalf("close code %d, want 1008", code)
-	}
-	for {
-		m := b.next()
-		if m.Type == TypePeerLeft {
-			break
+		if code := a.closeCode(); code != websocket.ClosePolicyViolation {
+			t.Fatalf("close code %d, want 1008", code)
 		}
-		if m.Type != TypeSignal {
-			t.Fatalf("b got %+v", m)
+		for {
+			m := b.next()
+			if m.Type == TypePeerLeft {
+				break
+			}
+			if m.Type != TypeSignal {
+				t.Fatalf("b got %+v", m)
+			}
 		}
-	}
+	})
 }
 
 func TestConnectionLimits(t *testing.T) {
-	tests := []struct {
-		name     string
-		cfg      Config
-		allowed  int
-		wantCode string
-	}{
-		{"connections per IP", Config{MaxConnsPerIP: 3}, 3, CodeTooManyConnections},
-		{"joins per IP per minute", Config{JoinsPerIPPerMinute: 4}, 4, CodeTooManyJoins},
-		{"connections on the server", Config{MaxConns: 2}, 2, CodeServerBusy},
-		{"rooms on the server", Config{MaxRooms: 2}, 2, CodeServerBusy},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, base := newTestHub(t, tt.cfg)
-			for i := range tt.allowed {
-				c := dial(t, base+"limit-"+string(rune('a'+i)))
-				c.expect(TypeCreated)
-			}
-			c := dial(t, base+"limit-last")
-			m := c.expect(TypeError)
-			if m.Code != tt.wantCode || m.Message == "" {
-				t.Fatalf("got %+v, want %s", m, tt.wantCode)
-			}
-			if code := c.closeCode(); code != websocket.CloseTryAgainLater {
-				t.Fatalf("close code %d, want 1013", code)
-			}
-		})
-	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		tests := []struct {
+			name     string
+			cfg      Config
+			allowed  int
+			wantCode string
+		}{
+			{"connections per IP", Config{MaxConnsPerIP: 3}, 3, CodeTooManyConnections},
+			{"joins per IP per minute", Config{JoinsPerIPPerMinute: 4}, 4, CodeTooManyJoins},
+			{"connections on the server", Config{MaxConns: 2}, 2, CodeServerBusy},
+			{"rooms on the server", Config{MaxRooms: 2}, 2, CodeServerBusy},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, base := newTestHub(t, be, tt.cfg)
+				for i := range tt.allowed {
+					c := dial(t, base+"limit-"+string(rune('a'+i)))
+					c.expect(TypeCreated)
+				}
+				c := dial(t, base+"limit-last")
+				m := c.expect(TypeError)
+				if m.Code != tt.wantCode || m.Message == "" {
+					t.Fatalf("got %+v, want %s", m, tt.wantCode)
+				}
+				if code := c.closeCode(); code != websocket.CloseTryAgainLater {
+					t.Fatalf("close code %d, want 1013", code)
+				}
+			})
+		}
+	})
 }
 
 func TestConnectionLimitFreesOnClose(t *testing.T) {
-	_, base := newTestHub(t, Config{MaxConnsPerIP: 1})
-	a := dial(t, base+"one")
-	a.expect(TypeCreated)
-	a.sendText(`{"type":"leave"}`)
-	a.closeCode()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c := dial(t, base+"two")
-		if m := c.next(); m.Type == TypeCreated {
-			return
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{MaxConnsPerIP: 1})
+		a := dial(t, base+"one")
+		a.expect(TypeCreated)
+		a.sendText(`{"type":"leave"}`)
+		a.closeCode()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c := dial(t, base+"two")
+			if m := c.next(); m.Type == TypeCreated {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the slot was never released")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the slot was never released")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 func TestAdmissionForgetsIdleAddresses(t *testing.T) {
@@ -108,21 +114,23 @@ func TestAdmissionForgetsIdleAddresses(t *testing.T) {
 }
 
 func TestLogsHideRoomNames(t *testing.T) {
-	for _, logRooms := range []bool{false, true} {
-		var logs syncBuffer
-		_, base := newLoggedTestHub(t, Config{LogRooms: logRooms}, slog.New(slog.NewTextHandler(&logs, nil)))
-		c := dial(t, base+"secret-room")
-		c.expect(TypeCreated)
-		c.sendText(`{"type":"leave"}`)
-		c.closeCode()
-		time.Sleep(50 * time.Millisecond) // let "left" be logged
-		if got := strings.Contains(logs.String(), "secret-room"); got != logRooms {
-			t.Errorf("LogRooms=%v: room name in logs = %v:\n%s", logRooms, got, logs.String())
+	eachBackend(t, func(t *testing.T, be backend) {
+		for _, logRooms := range []bool{false, true} {
+			var logs syncBuffer
+			_, base := newLoggedTestHub(t, be, Config{LogRooms: logRooms}, slog.New(slog.NewTextHandler(&logs, nil)))
+			c := dial(t, base+"secret-room")
+			c.expect(TypeCreated)
+			c.sendText(`{"type":"leave"}`)
+			c.closeCode()
+			time.Sleep(50 * time.Millisecond) // let "left" be logged
+			if got := strings.Contains(logs.String(), "secret-room"); got != logRooms {
+				t.Errorf("LogRooms=%v: room name in logs = %v:\n%s", logRooms, got, logs.String())
+			}
+			if !strings.Contains(logs.String(), "room=") {
+				t.Errorf("no room label logged at all:\n%s", logs.String())
+			}
 		}
-		if !strings.Contains(logs.String(), "room=") {
-			t.Errorf("no room label logged at all:\n%s", logs.String())
-		}
-	}
+	})
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.

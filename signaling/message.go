@@ -66,17 +66,20 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 	return m, nil
 }
 
-// encodeSignal builds {"type":"signal","from":ID,"data":DATA} without a
-// round trip through encoding/json: data was validated on the way in and is
-// forwarded untouched.
-func encodeSignal(from string, data json.RawMessage) []byte {
-	const head, mid = `{"type":"signal","from":"`, `","data":`
-	b := make([]byte, 0, len(head)+len(from)+len(mid)+len(data)+1)
-	b = append(b, head...)
-	b = append(b, from...) // peer IDs are hex: nothing to escape
-	b = append(b, mid...)
-	b = append(b, data...)
-	return append(b, '}')
+// appendSignal appends {"type":"signal","from":ID,"data":DATA} to dst
+// without a round trip through encoding/json: data was validated on the way
+// in and is forwarded untouched.
+func appendSignal(dst []byte, from string, data json.RawMessage) []byte {
+	dst = append(dst, `{"type":"signal","from":"`...)
+	dst = append(dst, from...) // peer IDs are hex: nothing to escape
+	dst = append(dst, `","data":`...)
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// signalSize is the length of a signal frame from a 16-digit peer id.
+func signalSize(data json.RawMessage) int {
+	return len(`{"type":"signal","from":"0123456789abcdef","data":}`) + len(data)
 }
 
 func encode(m ServerMessage) []byte {

@@ -34,7 +34,11 @@ func TestDecodeClientMessage(t *testing.T) {
 }
 
 func TestEncodeSignalIsValidJSON(t *testing.T) {
-	frame := encodeSignal("0123456789abcdef", json.RawMessage(`{"description":{"type":"offer","sdp":"v=0\r\n"}}`))
+	data := json.RawMessage(`{"description":{"type":"offer","sdp":"v=0\r\n"}}`)
+	frame := appendSignal(nil, "0123456789abcdef", data)
+	if len(frame) != signalSize(data) {
+		t.Errorf("frame is %d bytes, signalSize says %d", len(frame), signalSize(data))
+	}
 	var m ServerMessage
 	if err := json.Unmarshal(frame, &m); err != nil {
 		t.Fatalf("%s: %v", frame, err)
@@ -55,7 +59,7 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		}
 		if m.Type == TypeSignal {
 			// What is relayed must be valid JSON.
-			out := encodeSignal("00", m.Data)
+			out := appendSignal(nil, "00", m.Data)
 			if !json.Valid(out) {
 				t.Fatalf("relay of %q is not JSON: %q", frame, out)
 			}

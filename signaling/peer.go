@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -48,19 +49,45 @@ type JoinRequest struct {
 // Peer is one connected client. Its methods only enqueue: the connection's
 // single writer goroutine does the writing.
 type Peer struct {
-	// Static after construction.
-	room string
-	conn Conn
-	log  *slog.Logger
-
-	seat *seat // set by join before the read loop starts, then fixed
+	// Static after construction (seatID: after join, before anyone else
+	// can see the peer).
+	room   string
+	seatID string
+	conn   Conn
+	log    *slog.Logger
 
 	queue chan []byte   // outgoing frames, bounded
 	done  chan struct{} // closed by stop: the writer closes the connection
 
+	mu      sync.Mutex
+	otherID string // guarded by mu; the other seat's id, or ""
+
 	stopOnce  sync.Once
 	closeCode int    // written once by stop, read by the writer after done
 	closeText string // likewise
+}
+
+func (p *Peer) other() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.otherID
+}
+
+func (p *Peer) setOther(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.otherID = id
+}
+
+// clearOther forgets the other seat if it is id, and reports whether it was.
+func (p *Peer) clearOther(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.otherID != id {
+		return false
+	}
+	p.otherID = ""
+	return true
 }
 
 // send queues a frame for the client. A client too slow to drain its queue
@@ -86,9 +113,9 @@ func (p *Peer) stop(code int, text string) {
 
 // refuse answers a connection that cannot be served with an error and a
 // close frame, without seating it.
-func (h *Hub) refuse(conn Conn, code, message string, closeCode int) {
+func (h *Hub) refuse(conn Conn, code string, closeCode int) {
 	_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	_ = conn.WriteMessage(websocket.TextMessage, errorMessage(code, message))
+	_ = conn.WriteMessage(websocket.TextMessage, errorMessage(code, refusals[code]))
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, code), time.Now().Add(h.cfg.WriteTimeout))
 	_ = conn.Close()
 }
@@ -98,6 +125,7 @@ var refusals = map[string]string{
 	CodeServerBusy:         "The server is at capacity. Try again in a moment.",
 	CodeTooManyConnections: "Too many connections from your network. Close some tabs and try again.",
 	CodeTooManyJoins:       "Too many joins from your network in the last minute. Try again shortly.",
+	CodeUnavailable:        "The room service is unavailable right now. Retrying…",
 }
 
 // Serve runs one client connection until it ends. Serve closes conn before
@@ -110,24 +138,46 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	}
 	h.mu.Unlock()
 	if closed {
-		h.refuse(conn, CodeServerShutdown, refusals[CodeServerShutdown], closeGoingAway)
+		h.refuse(conn, CodeServerShutdown, closeGoingAway)
 		return
 	}
 	defer h.wg.Done()
 
 	if code := h.admit.admit(req.ClientIP); code != "" {
 		h.log.Warn("connection refused", "reason", code, "client", h.label(req.ClientIP.String()))
-		h.refuse(conn, code, refusals[code], closeTryLater)
+		h.refuse(conn, code, closeTryLater)
 		return
 	}
 	defer h.admit.release(req.ClientIP)
+	if !h.roomAllowed(req.Room) {
+		h.log.Warn("too many rooms")
+		h.refuse(conn, CodeServerBusy, closeTryLater)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	res, err := h.store.Join(ctx, req.Room, req.Seat)
+	cancel()
+	log := h.log.With("room", h.label(req.Room))
+	switch {
+	case errors.Is(err, ErrRoomFull):
+		log.Info("room full")
+		h.refuseFull(conn, req.Room)
+		return
+	case err != nil:
+		log.Warn("join failed", "err", err)
+		h.refuse(conn, CodeUnavailable, closeTryLater)
+		return
+	}
 
 	p := &Peer{
-		room:  req.Room,
-		conn:  conn,
-		queue: make(chan []byte, h.cfg.QueueSize),
-		done:  make(chan struct{}),
-		log:   h.log.With("room", h.label(req.Room)),
+		room:    req.Room,
+		seatID:  res.SeatID,
+		otherID: res.OtherID,
+		conn:    conn,
+		queue:   make(chan []byte, h.cfg.QueueSize),
+		done:    make(chan struct{}),
+		log:     log.With("peer", res.SeatID),
 	}
 	readerDone := make(chan struct{})
 	writerDone := make(chan struct{})
@@ -137,56 +187,91 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	}()
 	defer func() { <-writerDone }()
 
-	res, err := h.join(p, req.Seat)
-	switch {
-	case errors.Is(err, ErrRoomFull):
-		p.log.Info("room full")
-		p.send(encode(ServerMessage{Type: TypeFull, Room: req.Room}))
-		p.stop(closeNormal, "room full")
-		close(readerDone)
-		return
-	case errors.Is(err, ErrServerBusy):
-		p.log.Warn("too many rooms")
-		p.send(errorMessage(CodeServerBusy, refusals[CodeServerBusy]))
-		p.stop(closeTryLater, CodeServerBusy)
-		close(readerDone)
-		return
-	case err != nil:
-		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
-		p.stop(closeGoingAway, "server shutdown")
-		close(readerDone)
-		return
-	}
-	id := res.seat.id
-	p.log = p.log.With("peer", id)
-	if res.replaced != nil {
-		res.replaced.stop(closeReplaced, "replaced by a newer connection")
-	}
-	hello := ServerMessage{Type: TypeCreated, Room: req.Room, Peer: id, Seat: res.seat.token,
-		Resumed: res.resumed, ICEServers: h.cfg.ICEServers(id, req.PageHost)}
-	if res.otherID != "" {
-		hello.Type, hello.Peers = TypeJoined, []string{res.otherID}
+	hello := ServerMessage{Type: TypeCreated, Room: req.Room, Peer: res.SeatID, Seat: res.Token,
+		Resumed: res.Resumed, ICEServers: h.cfg.ICEServers(res.SeatID, req.PageHost)}
+	if res.OtherID != "" {
+		hello.Type, hello.Peers = TypeJoined, []string{res.OtherID}
 	}
 	p.send(encode(hello))
-	if res.otherPeer != nil && !res.resumed {
-		res.otherPeer.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
-	}
-	p.log.Info("joined", "alone", res.otherID == "", "resumed", res.resumed)
 
-	goodbye, err := h.read(p)
-
-	if other := h.leave(p, goodbye); other != nil {
-		other.send(encode(ServerMessage{Type: TypePeerLeft, Peer: id}))
+	previous, err := h.hold(p)
+	if previous != nil {
+		previous.stop(closeReplaced, "replaced by a newer connection")
 	}
+	if err == nil && !res.Resumed && res.OtherID != "" {
+		_, err = h.publish(req.Room, res.OtherID, control(msgPeerJoined, res.SeatID))
+	}
+	switch {
+	case errors.Is(err, ErrHubClosed):
+		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
+		p.stop(closeGoingAway, "server shutdown")
+	case err != nil:
+		p.log.Warn("store failed after join", "err", err)
+		p.send(errorMessage(CodeUnavailable, refusals[CodeUnavailable]))
+		p.stop(closeTryLater, CodeUnavailable)
+	default:
+		p.log.Info("joined", "alone", res.OtherID == "", "resumed", res.Resumed)
+		goodbye, err := h.read(p)
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// The library has sent 1009. Read what the client still sends,
+			// so closing does not reset the connection and lose that frame.
+			_ = conn.NetConn().SetReadDeadline(time.Now().Add(time.Second))
+			_, _ = io.Copy(io.Discard, conn.NetConn())
+		}
+		h.leave(p, goodbye)
+	}
+	h.release(p)
 	p.stop(closeNormal, "")
-	if errors.Is(err, websocket.ErrReadLimit) {
-		// The library has sent 1009. Read what the client still sends, so
-		// closing does not reset the connection and lose that close frame.
-		_ = conn.NetConn().SetReadDeadline(time.Now().Add(time.Second))
-		_, _ = io.Copy(io.Discard, conn.NetConn())
-	}
 	close(readerDone)
-	p.log.Info("left", "goodbye", goodbye)
+}
+
+// refuseFull tells a third person the room is full.
+func (h *Hub) refuseFull(conn Conn, room string) {
+	_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	_ = conn.WriteMessage(websocket.TextMessage, encode(ServerMessage{Type: TypeFull, Room: room}))
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeNormal, "room full"), time.Now().Add(h.cfg.WriteTimeout))
+	// Give the client a moment to read both before the socket goes.
+	_ = conn.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	_ = conn.Close()
+}
+
+// leave takes p out of its seat: at once after a goodbye, the other peer
+// told; after a drop, the seat is held for SeatGrace. A connection whose
+// seat was taken over by a newer one leaves nothing. On shutdown seats are
+// held too, so people can take them back on another instance.
+func (h *Hub) leave(p *Peer, goodbye bool) {
+	h.mu.Lock()
+	closing := h.closed
+	h.mu.Unlock()
+	if !h.holds(p) {
+		p.log.Info("left: replaced")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	if !goodbye || closing {
+		if err := h.store.Away(ctx, p.room, p.seatID, h.cfg.SeatGrace); err != nil {
+			p.log.Warn("could not mark seat away; it will expire", "err", err)
+		}
+		p.log.Info("left: away")
+		return
+	}
+	other, err := h.store.Leave(ctx, p.room, p.seatID)
+	if err != nil {
+		p.log.Warn("could not free seat; it will expire", "err", err)
+		return
+	}
+	if other != "" {
+		if _, err := h.publish(p.room, other, control(msgPeerLeft, p.seatID)); err != nil {
+			p.log.Warn("could not tell the other peer; its maintenance will", "err", err)
+		}
+	}
+	p.log.Info("left")
 }
 
 // read handles the client's frames until the connection ends. goodbye
@@ -229,18 +314,29 @@ func (h *Hub) read(p *Peer) (goodbye bool, err error) {
 		}
 		switch m.Type {
 		case TypeSignal:
-			other, seated := h.other(p)
-			switch {
-			case other != nil:
-				other.send(encodeSignal(p.seat.id, m.Data))
-			case seated:
-				p.send(errorMessage(CodeNoPeer, "The other person is reconnecting; this message was not delivered."))
-			default:
-				p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet; this message was not delivered."))
-			}
+			h.relay(p, m.Data)
 		case TypeLeave:
 			return true, nil
 		}
+	}
+}
+
+// relay sends a signal to the other peer, wherever its connection is.
+func (h *Hub) relay(p *Peer, data []byte) {
+	other := p.other()
+	if other == "" {
+		p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet; this message was not delivered."))
+		return
+	}
+	// One allocation: the kind byte, then the frame the other client gets.
+	msg := appendSignal(append(make([]byte, 0, 1+signalSize(data)), msgFrame), p.seatID, data)
+	delivered, err := h.publish(p.room, other, msg)
+	switch {
+	case err != nil:
+		p.log.Warn("relay failed", "err", err)
+		p.send(errorMessage(CodeUnavailable, "The room service is unavailable; this message was not delivered."))
+	case !delivered:
+		p.send(errorMessage(CodeNoPeer, "The other person is reconnecting; this message was not delivered."))
 	}
 }
 
