@@ -30,6 +30,7 @@ type config struct {
 	logRooms       bool
 	trustedProxies string
 	signaling      signalingLimits
+	pprofAddr      string
 }
 
 // turnLimits are the TURN server's quotas and rotation settings.
@@ -89,6 +90,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&c.signaling.joinsPerIPPerMinute, "joins-per-ip-per-minute", 1200, "room joins per client address per minute")
 	fs.IntVar(&c.signaling.maxConns, "max-conns", 100000, "concurrent signaling connections on the server")
 	fs.IntVar(&c.signaling.maxRooms, "max-rooms", 50000, "rooms open at once on the server")
+	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	fs.Usage = func() {
 		fmt.Fprintf(output, "Usage: tandem [flags]\n\nTandem serves 1:1 video calls: web pages, signaling and TURN in one binary.\nEvery flag can also be set through the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -115,6 +117,11 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 			}
 		}
 	})
+	if c.pprofAddr != "" {
+		if err := checkPprofAddr(c.pprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("-pprof: %w", err))
+		}
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}

@@ -29,7 +29,12 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal now ends the process at once
 	}()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		err = runBench(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -98,6 +103,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}, app.Deps{
 		Rooms: hub, Assets: bundle, Logger: logger,
 	})
+
+	if cfg.pprofAddr != "" {
+		stopPprof, err := servePprof(cfg.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	ln, err := listen(cfg)
 	if err != nil {

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// timingScript runs before the call page's own scripts. It notes, with
+// Date.now(), when the page's status first turns "connected" and when the
+// remote video first decodes a frame, checking every 2 ms.
+const timingScript = `(() => {
+  if (window.__benchTimer) return;
+  window.__benchTimer = setInterval(() => {
+    const s = document.getElementById("status");
+    const v = document.getElementById("remote-video");
+    if (!window.__connectedAt && s && s.dataset.state === "connected") window.__connectedAt = Date.now();
+    if (!window.__frameAt && v && v.getVideoPlaybackQuality && v.getVideoPlaybackQuality().totalVideoFrames > 0) window.__frameAt = Date.now();
+    if (window.__connectedAt && window.__frameAt) clearInterval(window.__benchTimer);
+  }, 2);
+})();`
+
+// waitingJS is true once the first tab is in the room, alone: the state
+// "waiting" with the text of call.js's "created" branch, not the earlier
+// "waiting" of the camera prompt.
+const waitingJS = `(() => {
+  const s = document.getElementById("status");
+  return !!s && s.dataset.state === "waiting" && s.textContent.includes("Share the room link");
+})()`
+
+// browserCaller makes calls between two headless Chromium tabs, each in
+// its own browser, on the real call page. The browsers start once, before
+// the first call, so their start-up is not timed.
+type browserCaller struct {
+	base  string // http://host:port
+	tabs  [2]context.Context
+	stops []func()
+	dirs  []string
+}
+
+// browserFlags are those that let headless Chromium make a call on this
+// machine (as in cmd/tandem/browser_test.go): fake camera and microphone
+// without a prompt, autoplay, and host candidates on loopback.
+func browserFlags(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+	)
+}
+
+func newBrowserCaller(ctx context.Context, execPath, base string) (*browserCaller, error) {
+	if _, err := os.Stat(execPath); err != nil {
+		return nil, fmt.Errorf("bench: chromium: %w", err)
+	}
+	c := &browserCaller{base: base}
+	for i := range c.tabs {
+		dir, err := os.MkdirTemp("", "tandem-bench-chromium-")
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("bench: profile dir: %w", err)
+		}
+		c.dirs = append(c.dirs, dir)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(execPath, dir)...)
+		tabCtx, cancelTab := chromedp.NewContext(allocCtx)
+		c.stops = append(c.stops, func() { cancelTab(); cancelAlloc() })
+		c.tabs[i] = tabCtx
+		// The first action binds the browser's life to tabCtx, which has
+		// no deadline; it is bounded here instead.
+		started := make(chan error, 1)
+		go func() {
+			if err := chromedp.Do(tabCtx); err != nil {
+				started <- err
+				return
+			}
+			_, err := chromedp.Call(tabCtx, page.AddScriptToEvaluateOnNewDocument,
+				page.AddScriptToEvaluateOnNewDocumentParams{Source: timingScript})
+			started <- err
+		}()
+		select {
+		case err = <-started:
+		case <-time.After(30 * time.Second):
+			err = errors.New("not started within 30s")
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("bench: start chromium: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func (c *browserCaller) close() {
+	for _, stop := range c.stops {
+		stop()
+	}
+	for _, dir := range c.dirs {
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// tabContext is tab i's context, cancelled when ctx ends too.
+func (c *browserCaller) tabContext(ctx context.Context, i int) (context.Context, context.CancelFunc) {
+	tctx, cancel := context.WithCancel(c.tabs[i])
+	stop := context.AfterFunc(ctx, cancel)
+	return tctx, func() { stop(); cancel() }
+}
+
+// navigate opens link in tab i.
+func (c *browserCaller) navigate(ctx context.Context, i int, link string) error {
+	tctx, cancel := c.tabContext(ctx, i)
+	defer cancel()
+	return chromedp.Do(tctx, chromedp.Navigate(link))
+}
+
+// evaluate runs the JavaScript expression in tab i.
+func evaluate[T any](ctx context.Context, c *browserCaller, i int, expr string) (T, error) {
+	tctx, cancel := c.tabContext(ctx, i)
+	defer cancel()
+	return chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+}
+
+func (c *browserCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
+	link := c.base + "/r/" + room
+	if relay {
+		link += "?relay=1"
+	}
+	defer func() {
+		for i := range c.tabs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.navigate(ctx, i, "about:blank")
+			cancel()
+		}
+	}()
+	if err := c.navigate(ctx, 0, link); err != nil {
+		return callTiming{}, fmt.Errorf("bench: first tab: %w", err)
+	}
+	if err := c.waitFor(ctx, 0, waitingJS); err != nil {
+		return callTiming{}, fmt.Errorf("bench: first tab not waiting: %w", err)
+	}
+	t0 := time.Now()
+	if err := c.navigate(ctx, 1, link); err != nil {
+		return callTiming{}, fmt.Errorf("bench: second tab: %w", err)
+	}
+	var t callTiming
+	for i := range c.tabs {
+		if err := c.waitFor(ctx, i, `!!(window.__connectedAt && window.__frameAt)`); err != nil {
+			return callTiming{}, fmt.Errorf("bench: tab %d not in the call: %w", i+1, err)
+		}
+		at, err := evaluate[struct{ Connected, Frame int64 }](ctx, c, i, `({Connected: window.__connectedAt, Frame: window.__frameAt})`)
+		if err != nil {
+			return callTiming{}, fmt.Errorf("bench: tab %d: %w", i+1, err)
+		}
+		t.Connected = max(t.Connected, time.UnixMilli(at.Connected).Sub(t0))
+		t.FirstFrame = max(t.FirstFrame, time.UnixMilli(at.Frame).Sub(t0))
+	}
+	return t, nil
+}
+
+// waitFor evaluates the boolean expression in tab i every 20 ms until it
+// is true or ctx ends.
+func (c *browserCaller) waitFor(ctx context.Context, i int, expr string) error {
+	for {
+		if ok, err := evaluate[bool](ctx, c, i, expr); err == nil && ok {
+			return nil
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}

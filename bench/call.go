@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// CallConfig is one call-setup benchmark: Runs calls, each in a fresh room
+// that the first person has already opened; the clock starts when the
+// second person opens the link and stops when both sides are connected and
+// have received the first remote media.
+type CallConfig struct {
+	// URL is the server's base URL, http://127.0.0.1:8080.
+	URL string
+	// Relay forces relay-only ICE (the call page's ?relay=1).
+	Relay bool
+	// Peer is who calls: "pion" (two Go peers speaking the signaling
+	// protocol) or "chromium" (two headless browser tabs on the real call
+	// page). Default pion.
+	Peer string
+	// Chromium is the browser binary for Peer "chromium".
+	Chromium string
+	// Runs is the number of calls. Default 10.
+	Runs int
+	// RunTimeout bounds one call. Default 15 s.
+	RunTimeout time.Duration
+	// Timeout bounds the whole run. Default 3 minutes.
+	Timeout time.Duration
+	// Progress receives a line per call; nil discards them.
+	Progress io.Writer
+}
+
+func (c CallConfig) withDefaults() CallConfig {
+	if c.Peer == "" {
+		c.Peer = "pion"
+	}
+	if c.Chromium == "" {
+		c.Chromium = "/usr/bin/chromium"
+	}
+	if c.Runs <= 0 {
+		c.Runs = 10
+	}
+	if c.RunTimeout <= 0 {
+		c.RunTimeout = 15 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 3 * time.Minute
+	}
+	return c
+}
+
+// path names what a CallConfig times.
+func (c CallConfig) path() string {
+	if c.Relay {
+		return "relay-only"
+	}
+	return "direct"
+}
+
+// callTiming is one call, measured from the second person opening the link.
+type callTiming struct {
+	Connected  time.Duration // both sides' connection state is connected
+	FirstFrame time.Duration // both sides have received remote media
+}
+
+// caller makes calls between two parties.
+type caller interface {
+	// call opens room for the first party and waits until it is waiting,
+	// then opens it for the second and times the call's setup.
+	call(ctx context.Context, room string, relay bool) (callTiming, error)
+	close()
+}
+
+// CallResult is what a call-setup benchmark measured.
+type CallResult struct {
+	Config     CallConfig
+	Connected  Summary
+	FirstFrame Summary
+	Failures   int
+	FirstError error
+}
+
+// ErrUnknownPeer is returned for a CallConfig.Peer other than pion or chromium.
+var ErrUnknownPeer = errors.New("bench: unknown call peer")
+
+// RunCall runs a call-setup benchmark against cfg.URL.
+func RunCall(ctx context.Context, cfg CallConfig) (*CallResult, error) {
+	cfg = cfg.withDefaults()
+	base, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bench: URL: %w", err)
+	}
+	if !isLoopback(base.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrNotLoopback, cfg.URL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	log := newProgress(cfg.Progress)
+
+	var c caller
+	switch cfg.Peer {
+	case "pion":
+		c = &pionCaller{wsBase: "ws://" + base.Host + "/ws/"}
+	case "chromium":
+		bc, err := newBrowserCaller(ctx, cfg.Chromium, strings.TrimSuffix(cfg.URL, "/"))
+		if err != nil {
+			return nil, err
+		}
+		c = bc
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, cfg.Peer)
+	}
+	defer c.close()
+
+	res := &CallResult{Config: cfg}
+	var connected, frames []time.Duration
+	run := randomHex(4)
+	// Call 0 warms up (the page's assets cached, code paths loaded) and
+	// is not counted.
+	for i := range cfg.Runs + 1 {
+		if ctx.Err() != nil {
+			break
+		}
+		runCtx, cancelRun := context.WithTimeout(ctx, cfg.RunTimeout)
+		t, err := c.call(runCtx, fmt.Sprintf("call-%s-%d", run, i), cfg.Relay)
+		cancelRun()
+		if i == 0 {
+			log.printf("%s %s warm-up call: %v %v", cfg.Peer, cfg.path(), t, err)
+			continue
+		}
+		if err != nil {
+			res.Failures++
+			if res.FirstError == nil {
+				res.FirstError = err
+			}
+			log.printf("%s %s call %d: %v", cfg.Peer, cfg.path(), i, err)
+			continue
+		}
+		connected, frames = append(connected, t.Connected), append(frames, t.FirstFrame)
+		log.printf("%s %s call %d: connected %s ms, first remote frame %s ms", cfg.Peer, cfg.path(), i, ms(t.Connected), ms(t.FirstFrame))
+	}
+	res.Connected, res.FirstFrame = summarize(connected), summarize(frames)
+	if res.Connected.N == 0 {
+		return res, fmt.Errorf("bench: no call connected: %w", res.FirstError)
+	}
+	return res, ctx.Err()
+}
+
+// WriteCallTable prints call-setup results as a table.
+func WriteCallTable(w io.Writer, results []*CallResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "call setup\tpeers\tcalls\tconnected median\tp90\tfirst frame median\tp90\tfailed")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s ms\t%s ms\t%s ms\t%s ms\t%d\n", r.Config.path(), r.Config.Peer, r.Connected.N,
+			ms(r.Connected.P50), ms(r.Connected.P90), ms(r.FirstFrame.P50), ms(r.FirstFrame.P90), r.Failures)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,259 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// pionCaller makes calls between two pion/webrtc peers that speak the
+// signaling protocol as the browser client does: the newcomer offers, the
+// one already in the room answers. Each sends a video track; "first remote
+// frame" is the first RTP packet of the other's track.
+type pionCaller struct {
+	wsBase string // ws://host:port/ws/
+}
+
+func (c *pionCaller) close() {}
+
+func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
+	first, err := dialPeer(ctx, c.wsBase+room, "created", relay)
+	if err != nil {
+		return callTiming{}, err
+	}
+	defer first.close()
+	// The first person is ready and waiting, camera on, before the second
+	// opens the link.
+	if err := first.newPeerConnection(); err != nil {
+		return callTiming{}, err
+	}
+	go first.handleSignals()
+
+	t0 := time.Now()
+	second, err := dialPeer(ctx, c.wsBase+room, "joined", relay)
+	if err != nil {
+		return callTiming{}, err
+	}
+	defer second.close()
+	if err := second.newPeerConnection(); err != nil {
+		return callTiming{}, err
+	}
+	go second.handleSignals()
+	if err := second.offer(); err != nil {
+		return callTiming{}, err
+	}
+
+	var t callTiming
+	for _, p := range []*pionPeer{first, second} {
+		for _, ev := range []struct {
+			ch  <-chan struct{}
+			at  *time.Time
+			dst *time.Duration
+		}{{p.connected, &p.connectedAt, &t.Connected}, {p.frame, &p.frameAt, &t.FirstFrame}} {
+			select {
+			case <-ev.ch:
+				*ev.dst = max(*ev.dst, ev.at.Sub(t0))
+			case <-ctx.Done():
+				return callTiming{}, fmt.Errorf("bench: call not set up: %w", ctx.Err())
+			}
+		}
+	}
+	return t, nil
+}
+
+// wireMessage is a server message as a client sees it.
+type wireMessage struct {
+	Type       string             `json:"type"`
+	ICEServers []webrtc.ICEServer `json:"iceServers"`
+	Data       json.RawMessage    `json:"data"`
+}
+
+// signalData is what the browser client puts in a signal's data.
+type signalData struct {
+	Session     string                     `json:"session"`
+	Description *webrtc.SessionDescription `json:"description,omitempty"`
+	Candidate   *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
+}
+
+// pionPeer is one side of a call.
+type pionPeer struct {
+	ws    *websocket.Conn
+	wsMu  sync.Mutex // one writer at a time on the WebSocket
+	hello wireMessage
+	relay bool
+
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+	done  chan struct{} // closed by close: stops the media sender
+
+	connected, frame     chan struct{} // closed once, when it happens
+	connectedAt, frameAt time.Time     // written before the close
+	connOnce, frameOnce  sync.Once
+}
+
+// dialPeer joins room and checks that the hello is want.
+func dialPeer(ctx context.Context, roomURL, want string, relay bool) (*pionPeer, error) {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, roomURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: dial %s: %w", roomURL, err)
+	}
+	p := &pionPeer{ws: ws, relay: relay, done: make(chan struct{}),
+		connected: make(chan struct{}), frame: make(chan struct{})}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.ReadJSON(&p.hello); err != nil {
+		_ = ws.Close()
+		return nil, fmt.Errorf("bench: read hello: %w", err)
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	if p.hello.Type != want {
+		_ = ws.Close()
+		return nil, fmt.Errorf("bench: hello %q, want %q", p.hello.Type, want)
+	}
+	return p, nil
+}
+
+func (p *pionPeer) close() {
+	close(p.done)
+	_ = p.ws.Close()
+	if p.pc != nil {
+		_ = p.pc.Close()
+	}
+}
+
+func (p *pionPeer) signal(d signalData) {
+	d.Session = "bench"
+	data, err := json.Marshal(d)
+	if err != nil {
+		return
+	}
+	p.wsMu.Lock()
+	defer p.wsMu.Unlock()
+	_ = p.ws.WriteJSON(struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}{"signal", data})
+}
+
+// newPeerConnection makes the peer connection with the room's ICE servers,
+// on loopback only and without mDNS, adds a video track and starts sending
+// a packet on it every 20 ms.
+func (p *pionPeer) newPeerConnection() error {
+	var se webrtc.SettingEngine
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	// pion waits 2 s by default before it accepts a relay pair, hoping
+	// for a better one; browsers do not, and relay-only has no better one.
+	se.SetRelayAcceptanceMinWait(0)
+	conf := webrtc.Configuration{ICEServers: p.hello.ICEServers}
+	if p.relay {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(conf)
+	if err != nil {
+		return fmt.Errorf("bench: peer connection: %w", err)
+	}
+	p.pc = pc
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil { // nil: gathering finished
+			init := c.ToJSON()
+			p.signal(signalData{Candidate: &init})
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.connOnce.Do(func() { p.connectedAt = time.Now(); close(p.connected) })
+		}
+	})
+	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if _, _, err := track.ReadRTP(); err == nil {
+			p.frameOnce.Do(func() { p.frameAt = time.Now(); close(p.frame) })
+		}
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := track.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	p.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "bench")
+	if err != nil {
+		return fmt.Errorf("bench: track: %w", err)
+	}
+	if _, err := pc.AddTrack(p.track); err != nil {
+		return fmt.Errorf("bench: add track: %w", err)
+	}
+	go p.sendMedia()
+	return nil
+}
+
+// sendMedia writes a small packet every 20 ms until the peer closes;
+// packets written before the connection is up go nowhere.
+func (p *pionPeer) sendMedia() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	payload := make([]byte, 200)
+	for seq := uint16(0); ; seq++ {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		_ = p.track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96,
+			SequenceNumber: seq, Timestamp: uint32(seq) * 1800, SSRC: 0x62656e63}, Payload: payload})
+	}
+}
+
+// offer starts negotiation, as the newcomer does.
+func (p *pionPeer) offer() error {
+	offer, err := p.pc.CreateOffer(nil)
+	if err == nil {
+		err = p.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		return fmt.Errorf("bench: offer: %w", err)
+	}
+	p.signal(signalData{Description: p.pc.LocalDescription()})
+	return nil
+}
+
+// handleSignals applies the other side's descriptions and candidates until
+// the WebSocket closes, and answers an offer.
+func (p *pionPeer) handleSignals() {
+	for {
+		var m wireMessage
+		if err := p.ws.ReadJSON(&m); err != nil {
+			return
+		}
+		if m.Type != "signal" {
+			continue
+		}
+		var d signalData
+		if json.Unmarshal(m.Data, &d) != nil {
+			continue
+		}
+		switch {
+		case d.Description != nil:
+			if p.pc.SetRemoteDescription(*d.Description) != nil || d.Description.Type != webrtc.SDPTypeOffer {
+				continue
+			}
+			answer, err := p.pc.CreateAnswer(nil)
+			if err == nil {
+				err = p.pc.SetLocalDescription(answer)
+			}
+			if err == nil {
+				p.signal(signalData{Description: p.pc.LocalDescription()})
+			}
+		case d.Candidate != nil:
+			_ = p.pc.AddICECandidate(*d.Candidate)
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/bench"
+	"tandem/turn"
+)
+
+// benchUsage is the help of `tandem bench`.
+const benchUsage = `Usage: tandem bench signal|turn|call [flags]
+
+Measures a Tandem server on this machine, over loopback only. Without a
+target flag (-url, -server) each mode starts its own Tandem, this binary,
+with every per-address limit off (see bench.ServerFlags), and stops it at
+the end. Progress goes to stderr, the final table to stdout.
+
+  signal  WebSocket pairs join rooms; join latency, relay latency at a fixed
+          rate, highest clean relay rate, server RSS per socket and CPU
+  turn    TURN clients bounce datagrams off an echo peer through the relay;
+          allocations/s, packets/s, Mbit/s, loss, RTT, CPU per packet
+  call    two peers time a call's setup, direct and relay-only
+
+'tandem bench MODE -h' lists the flags of a mode.
+`
+
+// runBench is `tandem bench MODE [flags]`.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		fmt.Fprint(stderr, benchUsage)
+		return flag.ErrHelp
+	}
+	if n, err := bench.RaiseFileLimit(200_000); err != nil {
+		fmt.Fprintln(stderr, "bench: cannot raise the open-file limit:", err)
+	} else if n < 200_000 {
+		fmt.Fprintf(stderr, "bench: open-file limit is %d: large runs may fail\n", n)
+	}
+	switch args[0] {
+	case "signal":
+		return benchSignal(ctx, args[1:], stdout, stderr)
+	case "turn":
+		return benchTURN(ctx, args[1:], stdout, stderr)
+	case "call":
+		return benchCall(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprint(stderr, benchUsage)
+	return fmt.Errorf("bench: unknown mode %q", args[0])
+}
+
+// ownServer is a Tandem started by the bench tool for one run.
+type ownServer struct {
+	proc   *bench.Process
+	url    string // http://127.0.0.1:port
+	turn   string // 127.0.0.1:port
+	secret string
+}
+
+// startOwnServer runs this binary as a Tandem server on free loopback ports
+// with the benchmark flags and any extra flags.
+func startOwnServer(extra string, stderr io.Writer) (*ownServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("bench: find this binary: %w", err)
+	}
+	httpPort, err := bench.FreePort("127.0.0.1", false)
+	if err != nil {
+		return nil, err
+	}
+	turnPort, err := bench.FreePort("127.0.0.1", true)
+	if err != nil {
+		return nil, err
+	}
+	s := &ownServer{
+		url:    "http://127.0.0.1:" + strconv.Itoa(httpPort),
+		turn:   net.JoinHostPort("127.0.0.1", strconv.Itoa(turnPort)),
+		secret: turn.RandomSecret(),
+	}
+	args := append(bench.ServerFlags(strings.TrimPrefix(s.url, "http://"), s.turn, s.secret), strings.Fields(extra)...)
+	fmt.Fprintf(stderr, "bench: starting %s %s\n", exe, strings.Join(args, " "))
+	s.proc, err = bench.StartServer(exe, args, strings.TrimPrefix(s.url, "http://"), stderr)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *ownServer) stop(stderr io.Writer) {
+	if err := s.proc.Stop(); err != nil {
+		fmt.Fprintln(stderr, err)
+	}
+}
+
+// intList parses "1,2,3".
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, part := range splitList(s) {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func benchSignal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tandem bench signal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("url", "", "base URL of a running server (default: start one)")
+	pid := fs.Int("pid", 0, "process id of the server at -url, for RSS and CPU")
+	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts, e.g. \"-pprof 127.0.0.1:6060\"")
+	var cfg bench.SignalConfig
+	fs.IntVar(&cfg.Pairs, "pairs", 1000, "rooms, two WebSocket clients each")
+	fs.IntVar(&cfg.JoinRate, "join-rate", 2000, "joins per second while connecting; 0: unpaced")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "joins in flight at most")
+	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 0, "loopback source addresses from 127.0.0.2 (default: 1 per 25,000 sockets)")
+	fs.IntVar(&cfg.MessageSize, "size", 1024, "bytes per signal message")
+	fs.IntVar(&cfg.FixedRate, "rate", 20000, "aggregate messages/s of the fixed-rate run; 0: skip")
+	steps := fs.String("steps", "10000,20000,40000,60000,80000,100000", "rates of the step-up search; empty: skip")
+	fs.IntVar(&cfg.Refine, "refine", 2, "bisection steps after the first unclean rate")
+	fs.DurationVar(&cfg.StepDuration, "step-duration", 5*time.Second, "how long each rate is held")
+	fs.DurationVar(&cfg.P99Limit, "p99-limit", 50*time.Millisecond, "p99 under which a rate is clean (with no loss)")
+	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "pause after joining before memory is read")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on the whole run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Steps, err = intList(*steps); err != nil {
+		return fmt.Errorf("-steps: %w", err)
+	}
+	cfg.URL, cfg.PID, cfg.Progress = *target, *pid, stderr
+	if cfg.URL == "" {
+		srv, err := startOwnServer(*serverFlags, stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(stderr)
+		cfg.URL, cfg.PID = srv.url, srv.proc.PID()
+	}
+	res, err := bench.RunSignal(ctx, cfg)
+	if res != nil {
+		res.WriteTable(stdout)
+	}
+	return err
+}
+
+func benchTURN(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tandem bench turn", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "", "host:port of a running TURN server (default: start a Tandem)")
+	secret := fs.String("secret", "", "TURN REST API shared secret of -server")
+	pid := fs.Int("pid", 0, "process id of the server at -server, for CPU per packet")
+	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts")
+	var cfg bench.TURNConfig
+	fs.IntVar(&cfg.Clients, "clients", 50, "TURN clients, one allocation each")
+	fs.IntVar(&cfg.Rate, "rate", 1000, "datagrams per second each client sends")
+	fs.IntVar(&cfg.Size, "size", 1200, "bytes per datagram")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long the clients send")
+	fs.IntVar(&cfg.EchoSockets, "echo-sockets", 4, "UDP sockets of the echo peer")
+	fs.DurationVar(&cfg.Timeout, "timeout", 3*time.Minute, "bound on the whole run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Server, cfg.Secret, cfg.PID, cfg.Progress = *server, *secret, *pid, stderr
+	if cfg.Server == "" {
+		srv, err := startOwnServer(*serverFlags, stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(stderr)
+		cfg.Server, cfg.Secret, cfg.PID = srv.turn, srv.secret, srv.proc.PID()
+	} else if cfg.Secret == "" {
+		return errors.New("-server needs -secret")
+	}
+	res, err := bench.RunTURN(ctx, cfg)
+	if res != nil {
+		res.WriteTable(stdout)
+	}
+	return err
+}
+
+func benchCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tandem bench call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("url", "", "base URL of a running server (default: start one)")
+	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts")
+	paths := fs.String("paths", "direct,relay", "which calls to time: direct, relay (relay-only ICE) or both")
+	var cfg bench.CallConfig
+	fs.StringVar(&cfg.Peer, "peer", "pion", "who calls: pion (two Go peers) or chromium (two headless browser tabs)")
+	fs.StringVar(&cfg.Chromium, "chromium", "/usr/bin/chromium", "the browser for -peer chromium")
+	fs.IntVar(&cfg.Runs, "runs", 10, "calls per path")
+	fs.DurationVar(&cfg.Timeout, "timeout", 3*time.Minute, "bound on the whole run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.URL, cfg.Progress = *target, stderr
+	if cfg.URL == "" {
+		srv, err := startOwnServer(*serverFlags, stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(stderr)
+		cfg.URL = srv.url
+	}
+	var results []*bench.CallResult
+	var errs []error
+	for _, path := range splitList(*paths) {
+		c := cfg
+		switch path {
+		case "direct":
+		case "relay":
+			c.Relay = true
+		default:
+			return fmt.Errorf("-paths: unknown path %q", path)
+		}
+		res, err := bench.RunCall(ctx, c)
+		if res != nil {
+			results = append(results, res)
+		}
+		errs = append(errs, err)
+	}
+	bench.WriteCallTable(stdout, results)
+	return errors.Join(errs...)
+}

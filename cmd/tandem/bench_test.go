@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tandem/bench"
+)
+
+// startBenchServer runs tandem in-process with the flags `tandem bench`
+// gives the server it starts. The relays are announced on 127.0.0.1, where
+// the bench's echo peer (127.0.0.2) is not their own address.
+func startBenchServer(t *testing.T) testServer {
+	t.Helper()
+	flags := bench.ServerFlags("127.0.0.1:0", "127.0.0.1:0", "bench-smoke-secret")
+	return startServer(t, append(flags, "-turn-public-ip", "127.0.0.1")...)
+}
+
+// The smoke tests run each bench mode for a few seconds with a tiny load,
+// so that the tool cannot rot. Real figures come from `tandem bench`.
+
+func TestBenchSignalSmoke(t *testing.T) {
+	srv := startBenchServer(t)
+	res, err := bench.RunSignal(context.Background(), bench.SignalConfig{
+		URL:          srv.URL,
+		PID:          os.Getpid(),
+		Pairs:        10,
+		JoinRate:     500,
+		FixedRate:    200,
+		Steps:        []int{400},
+		StepDuration: 500 * time.Millisecond,
+		Settle:       100 * time.Millisecond,
+		Timeout:      30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sockets != 20 || res.Join.N != 20 {
+		t.Errorf("joined %d sockets, %d latencies, want 20", res.Sockets, res.Join.N)
+	}
+	if f := res.Fixed; f == nil || f.Sent == 0 || f.Lost != 0 || f.Misrouted != 0 || f.Latency.N != f.Sent {
+		t.Errorf("fixed-rate run: %+v", f)
+	}
+	if len(res.Steps) != 1 || res.MaxClean != 400 {
+		t.Errorf("steps %+v, max clean %d, want one clean step at 400", res.Steps, res.MaxClean)
+	}
+	var out bytes.Buffer
+	res.WriteTable(&out)
+	if !strings.Contains(out.String(), "max clean rate") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+func TestBenchTURNCommandSmoke(t *testing.T) {
+	srv := startBenchServer(t)
+	var out, progress bytes.Buffer
+	err := runBench(context.Background(), []string{"turn",
+		"-server", "127.0.0.1:" + strconv.Itoa(srv.TURNPort), "-secret", "bench-smoke-secret",
+		"-pid", strconv.Itoa(os.Getpid()), "-clients", "3", "-rate", "100", "-duration", "500ms"}, &out, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if !strings.Contains(out.String(), "allocations  3 (0 failed)") || !strings.Contains(out.String(), "relayed") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+func TestBenchCallSmoke(t *testing.T) {
+	srv := startBenchServer(t)
+	for _, relay := range []bool{false, true} {
+		res, err := bench.RunCall(context.Background(), bench.CallConfig{
+			URL: srv.URL, Relay: relay, Runs: 1, RunTimeout: 10 * time.Second, Timeout: 30 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("relay %v: %v", relay, err)
+		}
+		if res.Connected.N != 1 || res.FirstFrame.P50 < res.Connected.P50/2 || res.Failures != 0 {
+			t.Errorf("relay %v: %+v", relay, res)
+		}
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runBench(context.Background(), []string{"nonsense"}, &out, &errOut); err == nil {
+		t.Error("unknown mode accepted")
+	}
+	if !strings.Contains(errOut.String(), "tandem bench signal|turn|call") {
+		t.Errorf("usage:\n%s", errOut.String())
+	}
+}
+
+func TestPprofFlag(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:6060": true,
+		"[::1]:6060":     true,
+		":6060":          false,
+		"0.0.0.0:6060":   false,
+		"192.0.2.1:6060": false,
+		"localhost:6060": false, // a name could resolve anywhere
+	} {
+		_, err := parseConfig([]string{"-pprof", addr}, func(string) string { return "" }, &bytes.Buffer{})
+		if (err == nil) != ok {
+			t.Errorf("-pprof %s: err %v, want ok %v", addr, err, ok)
+		}
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	stop, err := servePprof(addr, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	res, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /debug/pprof/cmdline: %s", res.Status)
+	}
+}
