@@ -2,18 +2,16 @@ package signaling
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"tandem/signaling/redistest"
 )
 
 // backend is a room store every signaling test runs against: one suite,
@@ -59,7 +57,7 @@ var testRedis struct {
 	once sync.Once
 	url  string
 	err  error
-	proc *redisServer
+	proc *redistest.Server
 }
 
 func testRedisURL(t *testing.T) string {
@@ -69,17 +67,20 @@ func testRedisURL(t *testing.T) string {
 			testRedis.url = url
 			return
 		}
-		testRedis.proc, testRedis.err = startRedisServer(freeTCPPort())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			testRedis.err = err
+			return
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		testRedis.proc, testRedis.err = redistest.StartPort(port)
 		if testRedis.err == nil {
-			testRedis.url = testRedis.proc.url()
+			testRedis.url = testRedis.proc.URL()
 		}
 	})
 	if testRedis.err != nil {
-		msg := fmt.Sprintf("no Redis for the Redis-backed tests (%v); install it with: apt-get install -y redis-server", testRedis.err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		redistest.Unavailable(t, testRedis.err)
 	}
 	return testRedis.url
 }
@@ -87,53 +88,7 @@ func testRedisURL(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if testRedis.proc != nil {
-		testRedis.proc.stop()
+		testRedis.proc.Stop()
 	}
 	os.Exit(code)
-}
-
-// redisServer is a real redis-server process on 127.0.0.1, without
-// persistence.
-type redisServer struct {
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedisServer(port int) (*redisServer, error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start redis-server: %w", err)
-	}
-	r := &redisServer{port: port, cmd: cmd}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", r.addr()); err == nil {
-			c.Close()
-			return r, nil
-		}
-	}
-	r.stop()
-	return nil, fmt.Errorf("redis-server did not listen on %s", r.addr())
-}
-
-func (r *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
-func (r *redisServer) url() string  { return "redis://" + r.addr() + "/0" }
-
-// stop kills the server and waits for it.
-func (r *redisServer) stop() {
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-}
-
-func freeTCPPort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
