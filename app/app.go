@@ -3,6 +3,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -32,7 +33,9 @@ type RoomServer interface {
 
 // Deps are the services the application uses.
 type Deps struct {
-	Rooms  RoomServer
+	Rooms RoomServer
+	// Ready reports whether the room store can serve (Redis reachable).
+	Ready  func(ctx context.Context) error
 	Assets *assets.Bundle
 	Logger *slog.Logger
 }
@@ -42,6 +45,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	h := &handlers{
 		log:     deps.Logger.With("component", "http"),
 		rooms:   deps.Rooms,
+		ready:   deps.Ready,
 		assets:  deps.Assets,
 		origins: cfg.AllowedOrigins,
 	}
@@ -70,6 +74,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Get("/ws/:room", h.checkUpgrade, h.websocket())
 	app.Get(assets.Prefix+"*", h.asset)
 	app.Get("/healthz", h.healthz)
+	app.Get("/readyz", h.readyz)
 	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
 }

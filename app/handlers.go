@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +24,7 @@ import (
 type handlers struct {
 	log     *slog.Logger
 	rooms   RoomServer
+	ready   func(ctx context.Context) error
 	assets  *assets.Bundle
 	origins []string
 }
@@ -147,8 +149,4 @@ func (h *handlers) asset(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, f.ContentType)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 	return c.Send(f.Body)
-}
-
-func (h *handlers) healthz(c *fiber.Ctx) error {
-	return c.SendString("ok")
 }

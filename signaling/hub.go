@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/turn"
@@ -112,6 +113,11 @@ type Hub struct {
 	// wg counts running Serve calls and the maintenance loop.
 	wg   sync.WaitGroup
 	quit chan struct{} // closed by Close: stops the maintenance loop
+
+	// storeDown is set by the maintenance loop while the store is not ready
+	// (Redis unreachable, or its subscription not back yet): joins are then
+	// refused at once instead of half-working.
+	storeDown atomic.Bool
 
 	mu     sync.Mutex
 	local  map[string]*Peer // guarded by mu; seat id -> its connection here
@@ -240,7 +246,14 @@ func (h *Hub) maintain() {
 		h.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout+time.Duration(len(refs))*time.Microsecond*20)
-		states, err := h.store.Maintain(ctx, refs)
+		err := h.store.Ready(ctx)
+		if h.storeDown.Swap(err != nil) != (err != nil) {
+			h.log.Warn("room store readiness changed", "ready", err == nil, "err", err)
+		}
+		var states []SeatState
+		if err == nil {
+			states, err = h.store.Maintain(ctx, refs)
+		}
 		cancel()
 		if err != nil {
 			h.log.Warn("seat maintenance failed", "err", err)

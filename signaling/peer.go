@@ -156,6 +156,16 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	if h.storeDown.Load() {
+		// Check again rather than wait for the maintenance loop to notice
+		// the store is back.
+		if err := h.store.Ready(ctx); err != nil {
+			cancel()
+			h.refuse(conn, CodeUnavailable, closeTryLater)
+			return
+		}
+		h.storeDown.Store(false)
+	}
 	res, err := h.store.Join(ctx, req.Room, req.Seat)
 	cancel()
 	log := h.log.With("room", h.label(req.Room))

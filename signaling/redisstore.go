@@ -303,8 +303,18 @@ func (s *RedisStore) Publish(ctx context.Context, room, seatID string, msg []byt
 	return n > 0, unavailable(err)
 }
 
+// Ready checks that Redis answers and that this instance's subscription is
+// live (after Redis restarts, the client subscribes again by itself): a
+// probe published to its own channel must have a receiver.
 func (s *RedisStore) Ready(ctx context.Context) error {
-	return unavailable(s.client.Ping(ctx).Err())
+	n, err := s.client.Publish(ctx, instanceChanPrefix+s.instance, "").Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: not subscribed yet", ErrUnavailable)
+	}
+	return nil
 }
 
 func (s *RedisStore) Counts(ctx context.Context) (rooms, seats int, err error) {

@@ -9,4 +9,5 @@ var (
 	ErrPortInRelayRange = errors.New("turn: listening port lies inside the relay port range")
 	ErrTCPRelay         = errors.New("turn: TCP relay allocations are not supported")
 	ErrForbiddenPeer    = errors.New("turn: peer address is not allowed")
+	ErrBadICEURL        = errors.New("turn: ICE server URL must start with stun:, stuns:, turn: or turns:")
 )

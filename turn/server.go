@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pion/turn/v5"
@@ -45,6 +46,10 @@ type Config struct {
 	CredentialTTL time.Duration
 	// Realm is the TURN realm. Default "tandem".
 	Realm string
+	// ExtraURLs are more STUN/TURN servers for browsers ("stun:host:port",
+	// "turn:host:port?transport=udp"), such as a coturn pool. TURN entries
+	// get the same credentials, so those servers must share Secret.
+	ExtraURLs []string
 	// PreviousSecret, during a secret rotation, keeps credentials minted
 	// before this process started (with the old secret) working until they
 	// expire, so calls are not dropped.
@@ -113,6 +118,12 @@ func (c Config) validate() error {
 	}
 	if c.RelayMinPort == 0 || c.RelayMinPort > c.RelayMaxPort {
 		return fmt.Errorf("%w: %d-%d", ErrBadPortRange, c.RelayMinPort, c.RelayMaxPort)
+	}
+	for _, u := range c.ExtraURLs {
+		scheme, _, _ := strings.Cut(u, ":")
+		if scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns" {
+			return fmt.Errorf("%w: %q", ErrBadICEURL, u)
+		}
 	}
 	return nil
 }
@@ -263,13 +274,18 @@ func (s *Server) ICEServers(peerID, pageHost string) []ICEServer {
 		s.log.Error("mint TURN credentials", "err", err)
 		return []ICEServer{{URLs: []string{"stun:" + hostPort}}}
 	}
+	stuns := []string{"stun:" + hostPort}
+	turns := []string{"turn:" + hostPort + "?transport=udp", "turn:" + hostPort + "?transport=tcp"}
+	for _, u := range s.cfg.ExtraURLs {
+		if strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "stuns:") {
+			stuns = append(stuns, u)
+		} else {
+			turns = append(turns, u)
+		}
+	}
 	return []ICEServer{
-		{URLs: []string{"stun:" + hostPort}},
-		{
-			URLs:       []string{"turn:" + hostPort + "?transport=udp", "turn:" + hostPort + "?transport=tcp"},
-			Username:   username,
-			Credential: password,
-		},
+		{URLs: stuns},
+		{URLs: turns, Username: username, Credential: password},
 	}
 }
 

@@ -29,6 +29,8 @@ type config struct {
 	logLevel       string
 	logRooms       bool
 	trustedProxies string
+	redisURL       string
+	iceServers     string
 	signaling      signalingLimits
 	pprofAddr      string
 }
@@ -81,6 +83,8 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&c.turn.maxBitrate, "turn-max-bitrate", 20_000_000, "bits per second each TURN allocation may relay in each direction; -1: no cap")
 	fs.DurationVar(&c.turn.maxLifetime, "turn-max-lifetime", 12*time.Hour, "a TURN relay is closed after this long, refreshed or not")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.redisURL, "redis", "", "share rooms with other instances through this Redis, e.g. redis://127.0.0.1:6379/0 (default: rooms in memory)")
+	fs.StringVar(&c.iceServers, "ice-servers", "", "comma-separated extra STUN/TURN URLs for browsers (e.g. turn:turn2.example.org:3478); TURN ones get the same REST credentials, so they must share -turn-secret")
 	fs.BoolVar(&c.logRooms, "log-rooms", false, "write room names and client addresses to logs in clear (default: a keyed hash)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed")
 	fs.IntVar(&c.signaling.maxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes the connection with 1009")

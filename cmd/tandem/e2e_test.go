@@ -108,8 +108,10 @@ func (p *goPeer) newPeerConnection() {
 }
 
 // handleSignals applies the other peer's descriptions and candidates until
-// the WebSocket closes; an offer is answered.
+// the WebSocket closes; an offer is answered. Candidates that arrive before
+// the description (the other side gathers while it sends its offer) wait.
 func (p *goPeer) handleSignals() {
+	var early []webrtc.ICECandidateInit
 	for {
 		_, frame, err := p.ws.ReadMessage()
 		if err != nil {
@@ -130,6 +132,12 @@ func (p *goPeer) handleSignals() {
 				p.t.Errorf("set remote: %v", err)
 				continue
 			}
+			for _, c := range early {
+				if err := p.pc.AddICECandidate(c); err != nil {
+					p.t.Errorf("add candidate: %v", err)
+				}
+			}
+			early = nil
 			if d.Description.Type == webrtc.SDPTypeOffer {
 				answer, err := p.pc.CreateAnswer(nil)
 				if err == nil {
@@ -141,6 +149,8 @@ func (p *goPeer) handleSignals() {
 				}
 				p.signal(signalData{Description: p.pc.LocalDescription()})
 			}
+		case d.Candidate != nil && p.pc.RemoteDescription() == nil:
+			early = append(early, *d.Candidate)
 		case d.Candidate != nil:
 			if err := p.pc.AddICECandidate(*d.Candidate); err != nil {
 				p.t.Errorf("add candidate: %v", err)

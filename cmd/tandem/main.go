@@ -85,6 +85,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	store, closeStore, err := roomStore(ctx, cfg.redisURL, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
 	lim := cfg.signaling
 	hub := signaling.NewHub(signaling.Config{
 		ICEServers:          turnSrv.ICEServers,
@@ -96,12 +102,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxConns:            lim.maxConns,
 		MaxRooms:            lim.maxRooms,
 		LogRooms:            cfg.logRooms,
-	}, logger)
+	}, store, logger)
 	web := app.New(app.Config{
 		AllowedOrigins: splitList(cfg.allowedOrigins),
 		TrustedProxies: splitList(cfg.trustedProxies),
 	}, app.Deps{
-		Rooms: hub, Assets: bundle, Logger: logger,
+		Rooms: hub, Ready: store.Ready, Assets: bundle, Logger: logger,
 	})
 
 	if cfg.pprofAddr != "" {
@@ -141,6 +147,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
+// roomStore returns where rooms live: in Redis when a URL is given, shared
+// with other instances, else in this process's memory.
+func roomStore(ctx context.Context, redisURL string, logger *slog.Logger) (signaling.Store, func(), error) {
+	if redisURL == "" {
+		return signaling.NewMemoryStore(), func() {}, nil
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rs, err := signaling.NewRedisStore(connectCtx, redisURL, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	logger.Info("rooms are shared through Redis")
+	return rs, func() {
+		if err := rs.Close(); err != nil {
+			logger.Warn("close Redis", "err", err)
+		}
+	}, nil
+}
+
 func turnConfig(cfg config) (turn.Config, error) {
 	min, max, err := portRange(cfg.turnRelayPorts)
 	if err != nil {
@@ -169,6 +195,7 @@ func turnConfig(cfg config) (turn.Config, error) {
 		RelayMaxPort:  max,
 		AllowPeers:    allow,
 		CredentialTTL: cfg.turnTTL,
+		ExtraURLs:     splitList(cfg.iceServers),
 
 		PreviousSecret:        cfg.turn.previousSecret,
 		MaxAllocsPerUser:      cfg.turn.maxAllocsPerUser,

@@ -26,23 +26,21 @@ func TestGracefulShutdown(t *testing.T) {
 	l := <-up
 	srv := testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN}
 
+	// Two people in a call: each is seated before the next dials.
 	var conns []*websocket.Conn
-	for range 2 {
+	for _, want := range []string{"created", "joined"} {
 		c, _, err := websocket.DefaultDialer.Dial(srv.wsURL("bye"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		conns = append(conns, c)
-	}
-	// Wait until both are seated: the first sees peer-joined.
-	for i, want := range []struct {
-		conn int
-		typ  string
-	}{{0, "created"}, {1, "joined"}, {0, "peer-joined"}} {
-		if got := readMessage(t, conns[want.conn]).Type; got != want.typ {
-			t.Fatalf("message %d: got %q, want %q", i, got, want.typ)
+		if got := readMessage(t, c).Type; got != want {
+			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+	if got := readMessage(t, conns[0]).Type; got != "peer-joined" {
+		t.Fatalf("first peer got %q, want peer-joined", got)
 	}
 
 	start := time.Now()

@@ -1,0 +1,44 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// health is what /healthz and /readyz report.
+type health struct {
+	Status string `json:"status"` // "ok" or "degraded"
+	Rooms  string `json:"rooms"`  // the room store: "ok" or its error
+}
+
+func (h *handlers) check(c *fiber.Ctx) health {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if h.ready == nil {
+		return health{Status: "ok", Rooms: "ok"}
+	}
+	if err := h.ready(ctx); err != nil {
+		return health{Status: "degraded", Rooms: err.Error()}
+	}
+	return health{Status: "ok", Rooms: "ok"}
+}
+
+// healthz answers 200 while the process serves, and says whether the room
+// store (Redis) is reachable: calls in progress keep their media without it.
+func (h *handlers) healthz(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(h.check(c))
+}
+
+// readyz answers 503 while the room store is unreachable, so a load
+// balancer sends new people to another instance.
+func (h *handlers) readyz(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	st := h.check(c)
+	if st.Status != "ok" {
+		c.Status(fiber.StatusServiceUnavailable)
+	}
+	return c.JSON(st)
+}

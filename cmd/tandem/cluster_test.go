@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/pion/turn/v5"
+
+	"tandem/signaling/redistest"
+)
+
+// Run as "tandem" itself when asked to: the cluster tests start instances
+// as child processes of the test binary, so that one can be killed.
+func TestMain(m *testing.M) {
+	if args, ok := strings.CutPrefix(os.Getenv("TANDEM_TEST_MAIN"), "run "); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		err := run(ctx, strings.Fields(args), func(string) string { return "" }, os.Stderr, func(l listening) {
+			fmt.Printf("listening %s %d\n", l.HTTP, l.TURN)
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// clusterArgs run an instance that shares rooms through redisURL and the
+// TURN secret with its siblings.
+func clusterArgs(redisURL string) []string {
+	return []string{"-redis", redisURL, "-turn-secret", "shared-cluster-secret"}
+}
+
+// startProcess runs an instance as a child process and returns it and its
+// address; the test kills it if it is still running at the end.
+func startProcess(t *testing.T, args ...string) (*exec.Cmd, testServer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TANDEM_TEST_MAIN=run "+strings.Join(append(append([]string{}, baseArgs...), args...), " "))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	var httpAddr string
+	var turnPort int
+	if _, err := fmt.Fscanf(out, "listening %s %d\n", &httpAddr, &turnPort); err != nil {
+		t.Fatalf("instance did not start: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return cmd, testServer{URL: "http://" + httpAddr, TURNPort: turnPort}
+}
+
+// wsClient is a signaling client for cluster tests.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func dialWS(t *testing.T, srv testServer, room, query string) *wsClient {
+	t.Helper()
+	u := srv.wsURL(room)
+	if query != "" {
+		u += "?" + query
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", u, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &wsClient{t: t, conn: conn}
+}
+
+func (c *wsClient) next(timeout time.Duration) (wireMessage, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+	_, frame, err := c.conn.ReadMessage()
+	if err != nil {
+		return wireMessage{}, err
+	}
+	var m wireMessage
+	err = json.Unmarshal(frame, &m)
+	return m, err
+}
+
+func (c *wsClient) expect(typ string) wireMessage {
+	c.t.Helper()
+	m, err := c.next(10 * time.Second)
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v", typ, err)
+	}
+	if m.Type != typ {
+		c.t.Fatalf("got %+v, want %s", m, typ)
+	}
+	return m
+}
+
+func (c *wsClient) signal(data string) {
+	c.t.Helper()
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"signal","data":`+data+`}`)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TestClusterCallAcrossInstances: the two people of a call on two instances
+// find each other, their messages cross in order and without loss, a third
+// on either instance gets full, and TURN credentials from one instance work
+// on the other's TURN server.
+func TestClusterCallAcrossInstances(t *testing.T) {
+	redis := redistest.Start(t)
+	a := startServer(t, clusterArgs(redis.URL())...)
+	b := startServer(t, clusterArgs(redis.URL())...)
+
+	alice := dialWS(t, a, "cross", "")
+	alice.expect("created")
+	bob := dialWS(t, b, "cross", "")
+	joined := bob.expect("joined")
+	if pj := alice.expect("peer-joined"); pj.Peer != joined.Peer {
+		t.Fatalf("peer-joined %q, want %q", pj.Peer, joined.Peer)
+	}
+
+	const n = 200
+	go func() {
+		for i := range n {
+			alice.signal(`{"n":` + strconv.Itoa(i) + `}`)
+		}
+	}()
+	for i := range n {
+		m := bob.expect("signal")
+		var d struct{ N int }
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.N != i {
+			t.Fatalf("message %d arrived as %s (err %v): out of order or lost", i, m.Data, err)
+		}
+	}
+	bob.signal(`{"back":true}`)
+	if m := alice.expect("signal"); string(m.Data) != `{"back":true}` {
+		t.Fatalf("alice got %s", m.Data)
+	}
+
+	for _, srv := range []testServer{a, b} {
+		dialWS(t, srv, "cross", "").expect("full")
+	}
+
+	// A's credentials, B's TURN server.
+	var username, password string
+	for _, ice := range joined.ICEServers {
+		if ice.Username != "" {
+			username, password = ice.Username, fmt.Sprint(ice.Credential)
+		}
+	}
+	if err := allocate(b.TURNPort, username, password); err != nil {
+		t.Fatalf("credentials from instance A refused by instance B's TURN: %v", err)
+	}
+}
+
+// allocate makes one TURN allocation on 127.0.0.1:port.
+func allocate(port int, username, password string) error {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: username, Password: password, Realm: "tandem",
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		return err
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		return err
+	}
+	return relay.Close()
+}
+
+// TestClusterLastSeatRace: three people join one room at the same moment
+// through two instances, many times over: exactly two win, every time.
+func TestClusterLastSeatRace(t *testing.T) {
+	redis := redistest.Start(t)
+	servers := []testServer{
+		startServer(t, clusterArgs(redis.URL())...),
+		startServer(t, clusterArgs(redis.URL())...),
+	}
+	const rooms = 60
+	var wg sync.WaitGroup
+	results := make([][3]string, rooms)
+	for r := range rooms {
+		for j := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				srv := servers[(r+j)%2]
+				conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL("race-"+strconv.Itoa(r)), nil)
+				if err != nil {
+					results[r][j] = "dial: " + err.Error()
+					return
+				}
+				defer conn.Close()
+				c := &wsClient{t: t, conn: conn}
+				m, err := c.next(10 * time.Second)
+				if err != nil {
+					results[r][j] = "read: " + err.Error()
+					return
+				}
+				results[r][j] = m.Type
+				if m.Type != "full" {
+					// Stay seated until everyone has answered.
+					time.Sleep(500 * time.Millisecond)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for r, got := range results {
+		seated, full := 0, 0
+		for _, typ := range got {
+			switch typ {
+			case "created", "joined":
+				seated++
+			case "full":
+				full++
+			}
+		}
+		if seated != 2 || full != 1 {
+			t.Errorf("room %d: %v, want two seated and one full", r, got)
+		}
+	}
+}
+
+// TestClusterInstanceKilled: when an instance dies (kill -9), its people's
+// seats expire, their partners on other instances get peer-left within 30 s,
+// and the room is free again.
+func TestClusterInstanceKilled(t *testing.T) {
+	redis := redistest.Start(t)
+	survivor := startServer(t, clusterArgs(redis.URL())...)
+	victim, doomed := startProcess(t, clusterArgs(redis.URL())...)
+
+	alice := dialWS(t, survivor, "killed", "")
+	alice.expect("created")
+	bob := dialWS(t, doomed, "killed", "")
+	bob.expect("joined")
+	alice.expect("peer-joined")
+
+	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	m, err := alice.next(35 * time.Second)
+	if err != nil || m.Type != "peer-left" {
+		t.Fatalf("after the kill alice got %+v, %v; want peer-left", m, err)
+	}
+	took := time.Since(start)
+	t.Logf("peer-left %v after kill -9", took.Round(100*time.Millisecond))
+	if took > 30*time.Second {
+		t.Fatalf("peer-left after %v, want within 30s", took)
+	}
+	carol := dialWS(t, survivor, "killed", "")
+	carol.expect("joined")
+	alice.expect("peer-joined")
+}
+
+// TestClusterRedisRestart: while Redis is down, joins fail fast with
+// "unavailable", /readyz says 503, and calls already connected keep their
+// signaling connection; once Redis is back the instance recovers by itself.
+func TestClusterRedisRestart(t *testing.T) {
+	redis := redistest.Start(t)
+	srv := startServer(t, clusterArgs(redis.URL())...)
+
+	alice := dialWS(t, srv, "before", "")
+	alice.expect("created")
+	bob := dialWS(t, srv, "before", "")
+	bob.expect("joined")
+	alice.expect("peer-joined")
+
+	redis.Stop()
+	start := time.Now()
+	late := dialWS(t, srv, "during", "")
+	m, err := late.next(5 * time.Second)
+	if err != nil || m.Type != "error" || m.Code != "unavailable" {
+		t.Fatalf("join while Redis is down: %+v, %v; want error unavailable", m, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("join failed after %v; it must fail fast", took)
+	}
+	if code := httpStatus(t, srv.URL+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while Redis is down: %d, want 503", code)
+	}
+	if code := httpStatus(t, srv.URL+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while Redis is down: %d, want 200", code)
+	}
+	// The people already in a call are still connected to the server.
+	if err := alice.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("alice lost her connection: %v", err)
+	}
+
+	if err := redis.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for httpStatus(t, srv.URL+"/readyz") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover after Redis came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	carol := dialWS(t, srv, "after", "")
+	carol.expect("created")
+	dave := dialWS(t, srv, "after", "")
+	dave.expect("joined")
+	carol.expect("peer-joined")
+	dave.signal(`{"ok":1}`)
+	if m := carol.expect("signal"); string(m.Data) != `{"ok":1}` {
+		t.Fatalf("carol got %s", m.Data)
+	}
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
