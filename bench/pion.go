@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -61,7 +62,7 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 			case <-ev.ch:
 				*ev.dst = max(*ev.dst, ev.at.Sub(t0))
 			case <-ctx.Done():
-				return callTiming{}, fmt.Errorf("bench: call not set up: %w", ctx.Err())
+				return callTiming{}, fmt.Errorf("bench: call not set up (first: %s; second: %s): %w", first, second, ctx.Err())
 			}
 		}
 	}
@@ -73,6 +74,8 @@ type wireMessage struct {
 	Type       string             `json:"type"`
 	ICEServers []webrtc.ICEServer `json:"iceServers"`
 	Data       json.RawMessage    `json:"data"`
+	Code       string             `json:"code"`
+	Message    string             `json:"message"`
 }
 
 // signalData is what the browser client puts in a signal's data.
@@ -96,6 +99,26 @@ type pionPeer struct {
 	connected, frame     chan struct{} // closed once, when it happens
 	connectedAt, frameAt time.Time     // written before the close
 	connOnce, frameOnce  sync.Once
+	candMu               sync.Mutex
+	described            bool                      // guarded by candMu; the local description was sent
+	pending              []webrtc.ICECandidateInit // guarded by candMu; candidates waiting for it
+
+	serverErrors atomic.Int64 // error messages from the server
+	lastError    atomic.Pointer[string]
+}
+
+// String says how far the peer got, for errors.
+func (p *pionPeer) String() string {
+	s := "state " + p.pc.ConnectionState().String()
+	select {
+	case <-p.frame:
+	default:
+		s += ", no remote media"
+	}
+	if n := p.serverErrors.Load(); n > 0 {
+		s += fmt.Sprintf(", %d server errors, last %s", n, *p.lastError.Load())
+	}
+	return s
 }
 
 // dialPeer joins room and checks that the hello is want.
@@ -149,7 +172,7 @@ func (p *pionPeer) newPeerConnection() error {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// pion waits 2 s by default before it accepts a relay pair, hoping
 	// for a better one; browsers do not, and relay-only has no better one.
 	se.SetRelayAcceptanceMinWait(0)
@@ -163,10 +186,17 @@ func (p *pionPeer) newPeerConnection() error {
 	}
 	p.pc = pc
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil { // nil: gathering finished
-			init := c.ToJSON()
-			p.signal(signalData{Candidate: &init})
+		if c == nil { // gathering finished
+			return
 		}
+		init := c.ToJSON()
+		p.candMu.Lock()
+		defer p.candMu.Unlock()
+		if !p.described {
+			p.pending = append(p.pending, init)
+			return
+		}
+		p.signal(signalData{Candidate: &init})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -221,8 +251,23 @@ func (p *pionPeer) offer() error {
 	if err != nil {
 		return fmt.Errorf("bench: offer: %w", err)
 	}
-	p.signal(signalData{Description: p.pc.LocalDescription()})
+	p.sendDescription()
 	return nil
+}
+
+// sendDescription sends the local description, then the candidates
+// gathered before it: the other side cannot use a candidate that arrives
+// before the description, and gathering starts before SetLocalDescription
+// returns.
+func (p *pionPeer) sendDescription() {
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	p.signal(signalData{Description: p.pc.LocalDescription()})
+	p.described = true
+	for _, c := range p.pending {
+		p.signal(signalData{Candidate: &c})
+	}
+	p.pending = nil
 }
 
 // handleSignals applies the other side's descriptions and candidates until
@@ -232,6 +277,11 @@ func (p *pionPeer) handleSignals() {
 		var m wireMessage
 		if err := p.ws.ReadJSON(&m); err != nil {
 			return
+		}
+		if m.Type == "error" {
+			text := m.Code + ": " + m.Message
+			p.lastError.Store(&text)
+			p.serverErrors.Add(1)
 		}
 		if m.Type != "signal" {
 			continue
@@ -250,7 +300,7 @@ func (p *pionPeer) handleSignals() {
 				err = p.pc.SetLocalDescription(answer)
 			}
 			if err == nil {
-				p.signal(signalData{Description: p.pc.LocalDescription()})
+				p.sendDescription()
 			}
 		case d.Candidate != nil:
 			_ = p.pc.AddICECandidate(*d.Candidate)

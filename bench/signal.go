@@ -99,6 +99,8 @@ type RelayStep struct {
 	Lost      int // sent and never received
 	Misrouted int // received by someone other than the sender's peer
 	Dropped   int // connections lost during the step
+	Errors    int // error messages from the server during the step
+	LastError string
 	Latency   Summary
 	ServerCPU time.Duration
 	Clean     bool // nothing lost, nothing misrouted, p99 under the limit
@@ -117,6 +119,7 @@ type SignalResult struct {
 	Config       SignalConfig
 	Sockets      int // connected and seated
 	JoinFailures int
+	Unpaired     int     // rooms where both joined but the first was never told peer-joined
 	JoinRate     float64 // joins per second achieved
 	Join         Summary // dial start to created/joined
 	RSSIdle      int64   // server RSS before the first connection
@@ -184,15 +187,22 @@ func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 			mib(res.RSSIdle), res.Sockets, mib(res.RSSJoined), res.RSSPerSocket())
 	}
 
-	senders := pool.pairedClients()
+	senders, unpaired := pool.pairedClients()
+	res.Unpaired = unpaired
+	if unpaired > 0 {
+		log.printf("%d rooms with both clients joined but no peer-joined for the first: left out of the relay runs", unpaired)
+	}
 	step := uint16(0)
 	hold := func(rate int) (RelayStep, error) {
 		step++
 		s, err := pool.relay(ctx, senders, rate, cfg.StepDuration, step, meter)
-		s.Clean = s.Lost == 0 && s.Misrouted == 0 && s.Dropped == 0 && s.Latency.N > 0 && s.Latency.P99 < cfg.P99Limit
+		s.Clean = s.Lost == 0 && s.Misrouted == 0 && s.Dropped == 0 && s.Errors == 0 && s.Latency.N > 0 && s.Latency.P99 < cfg.P99Limit
 		log.printf("%6d msg/s: sent %.0f/s, p50 %s ms, p99 %s ms, lost %d, server CPU %v (%.1f µs/msg), clean %v",
 			rate, s.Achieved, ms(s.Latency.P50), ms(s.Latency.P99), s.Lost, s.ServerCPU,
 			float64(s.CPUPerMessage())/float64(time.Microsecond), s.Clean)
+		if s.Errors > 0 || s.Dropped > 0 {
+			log.printf("        %d server errors (last: %.120s), %d connections dropped", s.Errors, s.LastError, s.Dropped)
+		}
 		return s, err
 	}
 	if len(senders) > 0 && cfg.FixedRate > 0 {
@@ -253,7 +263,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 func (r *SignalResult) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "signaling\t%s, %d pairs, %d-byte messages\n", r.Config.URL, r.Config.Pairs, r.Config.MessageSize)
-	fmt.Fprintf(tw, "sockets joined\t%d (%d failed)\n", r.Sockets, r.JoinFailures)
+	fmt.Fprintf(tw, "sockets joined\t%d (%d failed; %d rooms without peer-joined)\n", r.Sockets, r.JoinFailures, r.Unpaired)
 	fmt.Fprintf(tw, "join rate\t%.0f/s (asked %s)\n", r.JoinRate, rateText(r.Config.JoinRate))
 	fmt.Fprintf(tw, "join latency\tp50 %s ms  p99 %s ms  max %s ms\n", ms(r.Join.P50), ms(r.Join.P99), ms(r.Join.Max))
 	if r.RSSJoined > 0 {
@@ -287,7 +297,7 @@ const keyLen = 4 + 8 + 16
 
 // clientPool is every WebSocket client of a run.
 type clientPool struct {
-	clients  []*websocket.Conn // by index; nil when the join failed
+	clients  []*sigClient // by index; nil when the join failed
 	msgSize  int
 	base     time.Time // send times count from here (monotonic)
 	run      atomic.Pointer[relayRun]
@@ -299,7 +309,14 @@ type clientPool struct {
 }
 
 func newClientPool(n, msgSize int) *clientPool {
-	return &clientPool{clients: make([]*websocket.Conn, n), msgSize: msgSize, base: time.Now()}
+	return &clientPool{clients: make([]*sigClient, n), msgSize: msgSize, base: time.Now()}
+}
+
+// sigClient is one WebSocket client.
+type sigClient struct {
+	conn    *websocket.Conn
+	created bool        // alone in the room at join: it must be told peer-joined
+	told    atomic.Bool // it got peer-joined
 }
 
 // join connects every client, two per room, and returns the join
@@ -378,8 +395,9 @@ func (p *clientPool) dial(ctx context.Context, d *websocket.Dialer, roomURL stri
 		return 0, fmt.Errorf("bench: hello is %.80s", hello)
 	}
 	_ = conn.SetReadDeadline(time.Time{})
-	p.clients[i] = conn
-	p.readers.Go(func() { p.read(i, conn) })
+	c := &sigClient{conn: conn, created: bytes.HasPrefix(hello, []byte(`{"type":"created"`))}
+	p.clients[i] = c
+	p.readers.Go(func() { p.read(i, c) })
 	return lat, nil
 }
 
@@ -393,14 +411,17 @@ func (p *clientPool) setErr(err error) {
 
 // read is client i's reader: it hands every relayed frame to the run in
 // progress. Pings are answered by the library, from this goroutine.
-func (p *clientPool) read(i int, conn *websocket.Conn) {
+func (p *clientPool) read(i int, c *sigClient) {
 	for {
-		_, frame, err := conn.ReadMessage()
+		_, frame, err := c.conn.ReadMessage()
 		if err != nil {
 			if !p.closing.Load() {
 				p.drops.Add(1)
 			}
 			return
+		}
+		if bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)) {
+			c.told.Store(true)
 		}
 		if r := p.run.Load(); r != nil {
 			r.receive(i, frame, time.Since(p.base))
@@ -408,16 +429,21 @@ func (p *clientPool) read(i int, conn *websocket.Conn) {
 	}
 }
 
-// pairedClients are the clients whose room partner also joined: only they
-// can send without a no-peer answer.
-func (p *clientPool) pairedClients() []int {
-	var out []int
+// pairedClients are the clients of rooms where both joined and the one
+// who was alone was told peer-joined: only they can relay. unpaired counts
+// the rooms where both joined but that peer-joined never came.
+func (p *clientPool) pairedClients() (paired []int, unpaired int) {
 	for i := 0; i+1 < len(p.clients); i += 2 {
-		if p.clients[i] != nil && p.clients[i+1] != nil {
-			out = append(out, i, i+1)
+		a, b := p.clients[i], p.clients[i+1]
+		switch {
+		case a == nil || b == nil:
+		case (a.created && !a.told.Load()) || (b.created && !b.told.Load()):
+			unpaired++
+		default:
+			paired = append(paired, i, i+1)
 		}
 	}
-	return out
+	return paired, unpaired
 }
 
 // close says goodbye on every connection and waits for the readers.
@@ -426,8 +452,8 @@ func (p *clientPool) close() {
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	for _, c := range p.clients {
 		if c != nil {
-			_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			_ = c.Close()
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			_ = c.conn.Close()
 		}
 	}
 	p.readers.Wait()
@@ -439,9 +465,17 @@ type relayRun struct {
 	lat       []time.Duration // first n are filled
 	n         atomic.Int64
 	misrouted atomic.Int64
+	errors    atomic.Int64
+	lastError atomic.Pointer[string]
 }
 
 func (r *relayRun) receive(to int, frame []byte, now time.Duration) {
+	if bytes.HasPrefix(frame, []byte(`{"type":"error"`)) {
+		r.errors.Add(1)
+		text := string(frame)
+		r.lastError.Store(&text)
+		return
+	}
 	i := bytes.Index(frame, keyMarker)
 	if i < 0 || len(frame) < i+len(keyMarker)+keyLen {
 		return // not a bench message: peer-joined and the like
@@ -500,8 +534,12 @@ func (p *clientPool) relay(ctx context.Context, senders []int, rate int, dur tim
 		Lost:      int(sent.Load()) - got,
 		Misrouted: int(r.misrouted.Load()),
 		Dropped:   int(p.drops.Load() - drops0),
+		Errors:    int(r.errors.Load()),
 		Latency:   summarize(r.lat[:got]),
 		ServerCPU: meter.read().CPU - cpu0,
+	}
+	if e := r.lastError.Load(); e != nil {
+		st.LastError = *e
 	}
 	return st, ctx.Err()
 }
@@ -527,7 +565,7 @@ func (p *clientPool) send(ctx context.Context, clients []int, n int, dur time.Du
 			putHex(frame[key:key+4], uint64(step))
 			putHex(frame[key+4:key+12], uint64(i))
 			putHex(frame[key+12:key+28], uint64(time.Since(p.base)))
-			if err := p.clients[i].WriteMessage(websocket.TextMessage, frame); err != nil {
+			if err := p.clients[i].conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 				p.setErr(fmt.Errorf("bench: send: %w", err))
 			}
 		}
