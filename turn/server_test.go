@@ -2,6 +2,7 @@ package turn
 
 import (
 	"bytes"
+	"errors"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -510,4 +511,19 @@ func relayPair(t *testing.T, s *Server) (a, b net.PacketConn) {
 		_, _, _ = c.ReadFrom(make([]byte, 64))
 	}
 	return a, b
+}
+
+func TestExtraICEServers(t *testing.T) {
+	s := startTURN(t, Config{ExtraURLs: []string{"stun:stun.example.org:3478", "turn:pool.example.org:3478?transport=udp", "turns:pool.example.org:5349"}})
+	ice := s.ICEServers("peer1", "example.org")
+	port := strconv.Itoa(s.Port())
+	if got, want := strings.Join(ice[0].URLs, " "), "stun:example.org:"+port+" stun:stun.example.org:3478"; got != want {
+		t.Errorf("stun entry %q, want %q", got, want)
+	}
+	if got := strings.Join(ice[1].URLs, " "); !strings.HasSuffix(got, " turn:pool.example.org:3478?transport=udp turns:pool.example.org:5349") {
+		t.Errorf("turn entry %q lacks the pool", got)
+	}
+	if _, err := New(Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"http://evil"}}, slog.New(slog.NewTextHandler(io.Discard, nil))); !errors.Is(err, ErrBadICEURL) {
+		t.Errorf("bad URL accepted: %v", err)
+	}
 }
