@@ -2,10 +2,10 @@ package turn
 
 import (
 	"bytes"
-	"errors"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
