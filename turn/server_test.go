@@ -232,16 +232,7 @@ func TestAllowPeersOverridesPolicy(t *testing.T) {
 // relay: each sends to the other's relay address on this same server.
 func TestRelayBetweenAllocations(t *testing.T) {
 	s := startTURN(t, Config{})
-	allocate := func(name, network string) net.PacketConn {
-		user, pass := credentials(t, s, name)
-		relay, err := newClient(t, s, network, user, pass).Allocate()
-		if err != nil {
-			t.Fatalf("%s allocate: %v", name, err)
-		}
-		t.Cleanup(func() { relay.Close() })
-		return relay
-	}
-	a, b := allocate("a", "udp"), allocate("b", "tcp")
+	a, b := allocateRelay(t, s, "a", "udp"), allocateRelay(t, s, "b", "tcp")
 
 	// Each side permits the other by writing first, as ICE checks do.
 	if _, err := a.WriteTo([]byte("knock"), b.LocalAddr()); err != nil {
@@ -289,13 +280,7 @@ func TestRelayCannotReachOwnServices(t *testing.T) {
 	}
 	defer service.Close()
 
-	user, pass := credentials(t, s, "mallory")
-	c := newClient(t, s, "udp", user, pass)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
+	relay := allocateRelay(t, s, "mallory", "udp")
 	if _, err := relay.WriteTo([]byte("attack"), service.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
@@ -410,13 +395,7 @@ func TestZeroConfigRelayGuardsOwnPorts(t *testing.T) {
 	}
 	defer web.Close()
 
-	user, pass := credentials(t, s, "mallory")
-	c := newClient(t, s, "udp", user, pass)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
+	relay := allocateRelay(t, s, "mallory", "udp")
 	turnAddr := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: s.Port()}
 	// A STUN binding request at the TURN port itself: any answer would come
 	// back to the relay and reach us as data.
@@ -493,16 +472,7 @@ func TestRelayCaps(t *testing.T) {
 // relayPair allocates two relays on s that have permitted each other.
 func relayPair(t *testing.T, s *Server) (a, b net.PacketConn) {
 	t.Helper()
-	alloc := func(name string) net.PacketConn {
-		user, pass := credentials(t, s, name)
-		relay, err := newClient(t, s, "udp", user, pass).Allocate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { relay.Close() })
-		return relay
-	}
-	a, b = alloc("a"), alloc("b")
+	a, b = allocateRelay(t, s, "a", "udp"), allocateRelay(t, s, "b", "udp")
 	// Permissions both ways, and drain the knocks.
 	_, _ = a.WriteTo([]byte("knock"), b.LocalAddr())
 	_, _ = b.WriteTo([]byte("knock"), a.LocalAddr())
@@ -526,4 +496,17 @@ func TestExtraICEServers(t *testing.T) {
 	if _, err := New(Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"http://evil"}}, slog.New(slog.NewTextHandler(io.Discard, nil))); !errors.Is(err, ErrBadICEURL) {
 		t.Errorf("bad URL accepted: %v", err)
 	}
+}
+
+// allocateRelay allocates a relay for user name over network ("udp" or
+// "tcp"), released when the test ends.
+func allocateRelay(t *testing.T, s *Server, name, network string) net.PacketConn {
+	t.Helper()
+	user, pass := credentials(t, s, name)
+	relay, err := newClient(t, s, network, user, pass).Allocate()
+	if err != nil {
+		t.Fatalf("%s allocate: %v", name, err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	return relay
 }
