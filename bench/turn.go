@@ -12,9 +12,6 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"github.com/pion/logging"
-	"github.com/pion/turn/v5"
 )
 
 // TURNConfig is one TURN benchmark: Clients TURN clients each allocate a
@@ -72,7 +69,7 @@ func (c TURNConfig) withDefaults() TURNConfig {
 type TURNResult struct {
 	Config      TURNConfig
 	Allocated   int     // clients that got a relay
-	AllocRate   float64 // allocations per second, Clients at a time up to 16
+	AllocRate   float64 // allocations per second, up to 16 at a time
 	Sent        int     // datagrams sent by clients in the measured window
 	Echoed      int     // of those, how many came back
 	Window      time.Duration
@@ -109,7 +106,9 @@ func (r *TURNResult) CPUPerPacket() time.Duration {
 	return r.ServerCPU / time.Duration(2*r.Echoed)
 }
 
-// RunTURN runs a TURN benchmark against cfg.Server.
+// RunTURN runs a TURN benchmark against cfg.Server. Each client allocates
+// a relay and binds a channel to the echo peer, as a browser does for its
+// media, then sends ChannelData.
 func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 	cfg = cfg.withDefaults()
 	if err := checkLoopback(cfg.Server); err != nil {
@@ -151,7 +150,11 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 				if i >= cfg.Clients {
 					return
 				}
-				c, err := newTURNClient(server, cfg.Secret, i)
+				raw, err := dialTURN(server, cfg.Secret, "bench"+strconv.Itoa(i))
+				var c *turnClient
+				if err == nil {
+					c = &turnClient{raw: raw}
+				}
 				mu.Lock()
 				if err != nil {
 					res.allocErrors = append(res.allocErrors, err)
@@ -171,22 +174,25 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 	}
 	live := make([]*turnClient, 0, res.Allocated)
 	for i, c := range clients {
-		if c != nil {
-			c.peer = echo.addrs[i%len(echo.addrs)]
-			live = append(live, c)
+		if c == nil {
+			continue
 		}
+		if err := c.raw.bind(echo.addrs[i%len(echo.addrs)]); err != nil {
+			res.allocErrors = append(res.allocErrors, err)
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return res, fmt.Errorf("bench: no channel bound: %w", errors.Join(res.allocErrors...))
 	}
 
-	// Permissions and channels: the first write creates the permission
-	// (blocking), the client then binds a channel in the background and
-	// sends Send indications until it is bound. A second of traffic
-	// before the window settles all that.
 	base := time.Now()
 	var recvWG sync.WaitGroup
 	for _, c := range live {
 		recvWG.Go(func() { c.receive(base) })
 	}
-	log.printf("warming up: permissions and channel bindings, 1 s of traffic")
+	log.printf("%d channels bound; warming up with 1 s of traffic", len(live))
 	run := func(phase byte, d time.Duration) {
 		var wg sync.WaitGroup
 		for _, c := range live {
@@ -241,6 +247,9 @@ func (r *TURNResult) WriteTable(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(tw, "TURN\t%s, %d clients x %d datagrams/s x %d bytes, %v\n", c.Server, c.Clients, c.Rate, c.Size, c.Duration)
 	fmt.Fprintf(tw, "allocations\t%d (%d failed), %.0f/s\n", r.Allocated, len(r.allocErrors), r.AllocRate)
+	if len(r.allocErrors) > 0 {
+		fmt.Fprintf(tw, "first error\t%v\n", r.allocErrors[0])
+	}
 	fmt.Fprintf(tw, "datagrams\tsent %d, echoed %d, loss %.3f%%\n", r.Sent, r.Echoed, 100*r.Loss())
 	fmt.Fprintf(tw, "relayed\t%.0f packets/s, %.1f Mbit/s\n", r.RelayedPerSecond(), r.Mbps())
 	fmt.Fprintf(tw, "round trip\tp50 %s ms  p99 %s ms  max %s ms\n", ms(r.RTT.P50), ms(r.RTT.P99), ms(r.RTT.Max))
@@ -257,12 +266,9 @@ const (
 	phaseMeasured = 2
 )
 
-// turnClient is one TURN client with its relay.
+// turnClient is one TURN client with its relay and channel.
 type turnClient struct {
-	conn   net.PacketConn // the client's own UDP socket
-	client *turn.Client
-	relay  net.PacketConn
-	peer   net.Addr
+	raw *rawTURN
 
 	// Owned by the receiver until stop, then read by RunTURN.
 	rtts []time.Duration
@@ -270,61 +276,12 @@ type turnClient struct {
 	sent, echoed atomic.Int64
 }
 
-// newTURNClient allocates a relay with TURN REST API credentials for user
-// "bench<i>".
-func newTURNClient(server *net.UDPAddr, secret string, i int) (*turnClient, error) {
-	user, pass, err := turn.GenerateLongTermTURNRESTCredentials(secret, "bench"+strconv.Itoa(i), time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("bench: credentials: %w", err)
-	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("bench: client socket: %w", err)
-	}
-	if uc, ok := conn.(*net.UDPConn); ok {
-		_ = uc.SetReadBuffer(1 << 20)
-		_ = uc.SetWriteBuffer(1 << 20)
-	}
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server.String(),
-		TURNServerAddr: server.String(),
-		Username:       user,
-		Password:       pass,
-		Conn:           conn,
-		RTO:            200 * time.Millisecond,
-		LoggerFactory:  quietLoggers(),
-	})
-	if err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("bench: TURN client: %w", err)
-	}
-	if err := client.Listen(); err != nil {
-		client.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("bench: TURN client: %w", err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		client.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("bench: allocate: %w", err)
-	}
-	return &turnClient{conn: conn, client: client, relay: relay}, nil
-}
-
-// quietLoggers keeps pion's client logs out of the bench's output.
-func quietLoggers() logging.LoggerFactory {
-	f := logging.NewDefaultLoggerFactory()
-	f.DefaultLogLevel = logging.LogLevelDisabled
-	f.Writer = io.Discard
-	return f
-}
-
 // send writes rate datagrams per second of the given phase for d, paced
 // every 2 ms. Each carries the phase and the send time.
 func (c *turnClient) send(ctx context.Context, base time.Time, phase byte, rate, size int, d time.Duration) {
-	buf := make([]byte, size)
-	buf[0] = phase
+	payload := make([]byte, size)
+	payload[0] = phase
+	frame := make([]byte, size+8)
 	total := int(float64(rate) * d.Seconds())
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
@@ -337,8 +294,8 @@ func (c *turnClient) send(ctx context.Context, base time.Time, phase byte, rate,
 		}
 		due := min(total, int(float64(total)*float64(time.Since(start))/float64(d)))
 		for ; n < due; n++ {
-			binary.BigEndian.PutUint64(buf[8:], uint64(time.Since(base)))
-			if _, err := c.relay.WriteTo(buf, c.peer); err != nil {
+			binary.BigEndian.PutUint64(payload[8:], uint64(time.Since(base)))
+			if _, err := c.raw.conn.Write(channelData(frame, payload)); err != nil {
 				continue
 			}
 			if phase == phaseMeasured {
@@ -348,34 +305,29 @@ func (c *turnClient) send(ctx context.Context, base time.Time, phase byte, rate,
 	}
 }
 
-// receive reads echoes until the relay is closed or stop is called.
+// receive reads echoes until stop is called.
 func (c *turnClient) receive(base time.Time) {
 	buf := make([]byte, 2048)
 	for {
-		n, _, err := c.relay.ReadFrom(buf)
+		n, err := c.raw.conn.Read(buf)
 		if err != nil {
 			return
 		}
-		if n < 16 || buf[0] != phaseMeasured {
+		p, ok := channelPayload(buf[:n])
+		if !ok || len(p) < 16 || p[0] != phaseMeasured {
 			continue
 		}
-		c.rtts = append(c.rtts, time.Since(base)-time.Duration(binary.BigEndian.Uint64(buf[8:])))
+		c.rtts = append(c.rtts, time.Since(base)-time.Duration(binary.BigEndian.Uint64(p[8:])))
 		c.echoed.Add(1)
 	}
 }
 
 // stop ends the receiver without releasing the allocation.
-func (c *turnClient) stop() { _ = c.relay.SetReadDeadline(time.Now()) }
+func (c *turnClient) stop() { _ = c.raw.conn.SetReadDeadline(time.Now()) }
 
 // close releases the allocation and the socket.
-func (c *turnClient) close() {
-	_ = c.relay.Close()
-	c.client.Close()
-	_ = c.conn.Close()
-}
+func (c *turnClient) close() { c.raw.close() }
 
-// echo is the peer on the far side of the relays: it sends every datagram
-// back where it came from.
 // echoIP is where the echo peer listens: not 127.0.0.1, the relays' own
 // address, to which Tandem's relays may send only inside the relay port
 // range (other allocations), never to an arbitrary port.
@@ -383,7 +335,7 @@ var echoIP = net.IPv4(127, 0, 0, 2)
 
 type echo struct {
 	conns []*net.UDPConn
-	addrs []net.Addr
+	addrs []*net.UDPAddr
 	wg    sync.WaitGroup
 }
 
@@ -398,7 +350,7 @@ func startEcho(n int) (*echo, error) {
 		_ = uc.SetReadBuffer(4 << 20)
 		_ = uc.SetWriteBuffer(4 << 20)
 		e.conns = append(e.conns, uc)
-		e.addrs = append(e.addrs, uc.LocalAddr())
+		e.addrs = append(e.addrs, uc.LocalAddr().(*net.UDPAddr))
 		e.wg.Go(func() {
 			buf := make([]byte, 2048)
 			for {

@@ -3,14 +3,13 @@
 package turn
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +64,12 @@ type Config struct {
 	// direction; what exceeds it is dropped. Default 20 Mbit/s; negative
 	// means no cap.
 	MaxBitrate int
+	// UDPListeners is how many UDP sockets share the TURN port (with
+	// SO_REUSEPORT, where the system has it; the kernel spreads clients
+	// over them by address). pion/turn drains each socket with one
+	// goroutine, which tops out at some 50,000 datagrams a second; more
+	// sockets use more cores. Default: GOMAXPROCS.
+	UDPListeners int
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +102,12 @@ func (c Config) withDefaults() Config {
 	c.MaxBitrate = orDefault(c.MaxBitrate, 20_000_000)
 	if c.MaxAllocationLifetime == 0 {
 		c.MaxAllocationLifetime = 12 * time.Hour
+	}
+	if c.UDPListeners <= 0 || !reusePortSupported {
+		c.UDPListeners = 1
+		if reusePortSupported {
+			c.UDPListeners = runtime.GOMAXPROCS(0)
+		}
 	}
 	return c
 }
@@ -158,14 +169,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	udp, tcp, err := listen(cfg.Addr)
+	udps, tcp, err := listen(cfg.Addr, cfg.UDPListeners)
 	if err != nil {
 		return nil, err
 	}
-	port := udp.LocalAddr().(*net.UDPAddr).Port
-	if port >= int(cfg.RelayMinPort) && port <= int(cfg.RelayMaxPort) {
-		_ = udp.Close()
+	closeListeners := func() {
+		for _, u := range udps {
+			_ = u.Close()
+		}
 		_ = tcp.Close()
+	}
+	port := udps[0].LocalAddr().(*net.UDPAddr).Port
+	if port >= int(cfg.RelayMinPort) && port <= int(cfg.RelayMaxPort) {
+		closeListeners()
 		return nil, fmt.Errorf("%w: %d", ErrPortInRelayRange, port)
 	}
 
@@ -187,6 +203,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	log := logger.With("component", "turn")
 	loggers := &pionLoggerFactory{log: log}
 	q := newQuotas(cfg.MaxAllocsPerUser, cfg.MaxAllocsPerIP)
+	// One config per UDP socket: pion drains each with its own goroutine.
+	packetConns := make([]turn.PacketConnConfig, len(udps))
+	for i, u := range udps {
+		packetConns[i] = turn.PacketConnConfig{PacketConn: u, RelayAddressGenerator: relays(), PermissionHandler: permit}
+	}
 
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
@@ -197,11 +218,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			OnAllocationCreated: func(src, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) { q.created(src, userID) },
 			OnAllocationDeleted: func(src, _ net.Addr, _, userID, _ string) { q.deleted(src, userID) },
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn:            udp,
-			RelayAddressGenerator: relays(),
-			PermissionHandler:     permit,
-		}},
+		PacketConnConfigs: packetConns,
 		ListenerConfigs: []turn.ListenerConfig{{
 			Listener:              tcp,
 			RelayAddressGenerator: relays(),
@@ -209,46 +226,12 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		}},
 	})
 	if err != nil {
-		_ = udp.Close()
-		_ = tcp.Close()
+		closeListeners()
 		return nil, fmt.Errorf("turn: start server: %w", err)
 	}
-	logger.Info("TURN listening", "addr", udp.LocalAddr().String(), "relay_ip", cfg.RelayIP.String(),
-		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
+	logger.Info("TURN listening", "addr", udps[0].LocalAddr().String(), "udp_sockets", len(udps),
+		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
 	return &Server{cfg: cfg, log: log, port: port, turn: ts, quotas: q}, nil
-}
-
-// udpBufferSize is the socket buffer asked for on the TURN UDP listener. The
-// kernel caps it at net.core.rmem_max / wmem_max.
-const udpBufferSize = 4 << 20
-
-// listen opens UDP and TCP on the same address. With port 0 it picks a UDP
-// port and retries until TCP gets the same one.
-func listen(addr string) (net.PacketConn, net.Listener, error) {
-	var lc net.ListenConfig
-	for range 20 {
-		udp, err := lc.ListenPacket(context.Background(), "udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
-		}
-		host, _, _ := net.SplitHostPort(addr)
-		port := udp.LocalAddr().(*net.UDPAddr).Port
-		tcp, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err == nil {
-			// The default ~200 KB receive buffer overflows, and drops
-			// datagrams, long before the server runs out of CPU.
-			if uc, ok := udp.(*net.UDPConn); ok {
-				_ = uc.SetReadBuffer(udpBufferSize)
-				_ = uc.SetWriteBuffer(udpBufferSize)
-			}
-			return udp, tcp, nil
-		}
-		_ = udp.Close()
-		if _, p, _ := net.SplitHostPort(addr); p != "0" {
-			return nil, nil, fmt.Errorf("turn: listen tcp %s: %w", addr, err)
-		}
-	}
-	return nil, nil, errors.New("turn: no port free on both UDP and TCP")
 }
 
 // Allocations is the number of live allocations.
