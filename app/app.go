@@ -42,12 +42,17 @@ type Deps struct {
 
 // New returns the Fiber application with every route mounted.
 func New(cfg Config, deps Deps) *fiber.App {
+	messages, err := loadCatalogue(deps.Assets)
+	if err != nil {
+		panic(err) // the catalogue is embedded: a broken one is a build defect
+	}
 	h := &handlers{
-		log:     deps.Logger.With("component", "http"),
-		rooms:   deps.Rooms,
-		ready:   deps.Ready,
-		assets:  deps.Assets,
-		origins: cfg.AllowedOrigins,
+		log:      deps.Logger.With("component", "http"),
+		rooms:    deps.Rooms,
+		ready:    deps.Ready,
+		assets:   deps.Assets,
+		messages: messages,
+		origins:  cfg.AllowedOrigins,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "tandem",

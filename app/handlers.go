@@ -22,15 +22,17 @@ import (
 )
 
 type handlers struct {
-	log     *slog.Logger
-	rooms   RoomServer
-	ready   func(ctx context.Context) error
-	assets  *assets.Bundle
-	origins []string
+	log      *slog.Logger
+	rooms    RoomServer
+	ready    func(ctx context.Context) error
+	assets   *assets.Bundle
+	messages catalogue
+	origins  []string
 }
 
 func (h *handlers) viewAssets() views.Assets {
-	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js"), Favicon: h.assets.URL("favicon.svg")}
+	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js"), Favicon: h.assets.URL("favicon.svg"),
+		Messages: h.assets.URL(messagesAsset)}
 }
 
 func render(c *fiber.Ctx, status int, page templ.Component) error {
@@ -40,13 +42,14 @@ func render(c *fiber.Ctx, status int, page templ.Component) error {
 }
 
 func (h *handlers) home(c *fiber.Ctx) error {
-	return render(c, fiber.StatusOK, views.Home(h.viewAssets(), "", ""))
+	return render(c, fiber.StatusOK, views.Home(h.page(c), "", ""))
 }
 
-// roomProblem explains to a person why a room name was refused.
-func roomProblem(err error) string {
+// roomProblem explains to a person why a room name was refused. The reason
+// is in English; the Chinese text leaves it out.
+func roomProblem(p views.Page, err error) string {
 	reason := strings.TrimPrefix(err.Error(), signaling.ErrInvalidRoom.Error()+": ")
-	return "That room name can't be used (" + reason + "). Use 1 to 64 letters or digits, plus - _ or ."
+	return strings.ReplaceAll(p.T("home.problem"), "{reason}", reason)
 }
 
 // createRoom handles the entry form: a random room or the typed one.
@@ -57,7 +60,8 @@ func (h *handlers) createRoom(c *fiber.Ctx) error {
 	typed := utils.CopyString(c.FormValue("name"))
 	room, err := signaling.NormalizeRoom(typed)
 	if err != nil {
-		return render(c, fiber.StatusBadRequest, views.Home(h.viewAssets(), typed, roomProblem(err)))
+		p := h.page(c)
+		return render(c, fiber.StatusBadRequest, views.Home(p, typed, roomProblem(p, err)))
 	}
 	return c.Redirect(roomPath(room), fiber.StatusSeeOther)
 }
@@ -80,7 +84,8 @@ func paramRoom(c *fiber.Ctx) (raw, room string, err error) {
 func (h *handlers) room(c *fiber.Ctx) error {
 	raw, room, err := paramRoom(c)
 	if err != nil {
-		return render(c, fiber.StatusBadRequest, views.Home(h.viewAssets(), raw, roomProblem(err)))
+		p := h.page(c)
+		return render(c, fiber.StatusBadRequest, views.Home(p, raw, roomProblem(p, err)))
 	}
 	if raw != room {
 		target := roomPath(room)
@@ -89,7 +94,12 @@ func (h *handlers) room(c *fiber.Ctx) error {
 		}
 		return c.Redirect(target, fiber.StatusPermanentRedirect)
 	}
-	return render(c, fiber.StatusOK, views.Room(h.viewAssets(), room))
+	link := c.BaseURL() + roomPath(room)
+	qr, err := qrSVG(link)
+	if err != nil {
+		h.log.Error("room page without QR code", "err", err)
+	}
+	return render(c, fiber.StatusOK, views.Room(h.page(c), room, link, qr))
 }
 
 // checkUpgrade vets a WebSocket request before any room state changes: the

@@ -243,9 +243,11 @@ func roomName(t *testing.T) string {
 }
 
 // browserOptions are the flags of a headless Chromium that can make a call:
-// fake camera and microphone that need no permission prompt, autoplay with
-// sound, and host candidates on loopback so that two tabs on one machine
-// can connect directly.
+// fake cameras (three, to switch between; Chromium's second is a depth
+// camera, which WebRTC cannot send) and microphones that need no
+// permission prompt, a fake screen to share, autoplay with sound, and host
+// candidates on loopback so that two tabs on one machine can connect
+// directly.
 func browserOptions(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
 	return append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
@@ -259,7 +261,8 @@ func browserOptions(execPath, userDataDir string) []chromedp.ExecAllocatorOption
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"),
+		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		// This replaces the defaults' disable-features list (Translate,
 		// BlinkGenPropertyTrees), which matters nothing to a headless
@@ -346,12 +349,55 @@ func openCall(t *testing.T, execPath, url string) [2]*tab {
 	return tabs
 }
 
-// navigate opens url in tb.
+// navigate opens url in tb. A call page opens on its lobby: navigate then
+// joins the call, as a person does with the Join button.
 func navigate(tb *tab, url string) error {
+	if err := load(tb, url); err != nil {
+		return err
+	}
+	return joinFromLobby(tb)
+}
+
+// load opens url in tb and stops there: on a call page, in the lobby.
+func load(tb *tab, url string) error {
 	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		return fmt.Errorf("%s: open %s: %w", tb.name, url, err)
+	}
+	return nil
+}
+
+// phaseJS tells where the page is: "lobby" once Join can be clicked,
+// "starting" before, "call" or "ended", or "other" for a page that is not
+// a call page.
+const phaseJS = `(() => {
+  const main = document.getElementById("call");
+  if (!main) return "other";
+  if (main.dataset.phase !== "lobby") return main.dataset.phase;
+  return document.getElementById("join").disabled ? "starting" : "lobby";
+})()`
+
+// joinFromLobby clicks Join when tb shows a lobby. A page that went
+// straight into the call (a reload) or is not a call page is left alone.
+func joinFromLobby(tb *tab) error {
+	phase, err := poll(tb, phaseJS, func(p string) bool { return p != "starting" })
+	if err != nil {
+		return fmt.Errorf("%s: lobby not ready (%q): %w", tb.name, phase, err)
+	}
+	if phase != "lobby" {
+		return nil
+	}
+	return click(tb, "join")
+}
+
+// click clicks the element with the given id with the mouse, which counts
+// as a user gesture (getDisplayMedia needs one).
+func click(tb *tab, id string) error {
+	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(id))); err != nil {
+		return fmt.Errorf("%s: click #%s: %w", tb.name, id, err)
 	}
 	return nil
 }
