@@ -894,6 +894,7 @@ function renderChatOpen() {
 }
 
 function toggleChat() {
+  const wasFocused = ui.chat.contains(document.activeElement);
   ui.chat.hidden = !ui.chat.hidden;
   setToggle(ui.chatButton, !ui.chat.hidden);
   if (!ui.chat.hidden) {
@@ -901,6 +902,8 @@ function toggleChat() {
     renderUnread();
     ui.messages.scrollTop = ui.messages.scrollHeight;
     ui.chatInput.focus();
+  } else if (wasFocused) {
+    ui.chatButton.focus(); // focus must not vanish with the panel
   }
 }
 

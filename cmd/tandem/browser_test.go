@@ -274,10 +274,12 @@ func browserOptions(execPath, userDataDir string) []chromedp.ExecAllocatorOption
 
 // newTab starts a headless Chromium of its own with a fresh profile, logs
 // its console to t, and makes every page it loads record its
-// RTCPeerConnections in window.__pcs. The browser stops when t ends.
-func newTab(t *testing.T, execPath, name string) *tab {
+// RTCPeerConnections in window.__pcs. extra flags follow browserOptions
+// (a flag set twice keeps its last value). The browser stops when t ends.
+func newTab(t *testing.T, execPath, name string, extra ...chromedp.ExecAllocatorOption) *tab {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserOptions(execPath, t.TempDir())...)
+	opts := append(browserOptions(execPath, t.TempDir()), extra...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 
 	if err := startBrowser(ctx); err != nil {

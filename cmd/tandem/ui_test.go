@@ -315,6 +315,56 @@ func TestUILobbyJoin(t *testing.T) {
 	}
 }
 
+// TestUIFailureStates: what people read when the camera is refused, the
+// room is full, the other person leaves or they hang up themselves; and
+// that they can still go on (join without camera, rejoin).
+func TestUIFailureStates(t *testing.T) {
+	execPath := findChromium(t)
+	srv := startServer(t)
+
+	t.Run("camera and microphone refused", func(t *testing.T) {
+		// The fake permission prompt answers Block.
+		tb := newTab(t, execPath, "refused", chromedp.Flag("use-fake-ui-for-media-stream", "deny"))
+		must(t, load(tb, srv.roomURL(roomName(t), "")))
+		must(t, waitState(tb, "media-error"))
+		must(t, waitFor(tb, "the reason and a way out", `document.getElementById("status").textContent.includes("refused") &&
+			!document.getElementById("media-problem").hidden && !document.getElementById("join").disabled`))
+		must(t, emulate(tb, desktop))
+		screenshot(t, tb, "lobby-refused-desktop-en")
+		must(t, joinFromLobby(tb))
+		must(t, waitState(tb, "waiting"))
+		if pressed, err := evaluate[string](tb, `document.getElementById("toggle-mic").getAttribute("aria-pressed")`); err != nil || pressed != "true" {
+			t.Errorf("mic aria-pressed %q without a microphone, want true (err %v)", pressed, err)
+		}
+	})
+
+	t.Run("full room then leave and rejoin", func(t *testing.T) {
+		url := srv.roomURL(roomName(t), "")
+		tabs := openCall(t, execPath, url)
+		third := newTab(t, execPath, "third")
+		must(t, navigate(third, url))
+		must(t, waitState(third, "full"))
+		must(t, waitFor(third, "the room-full page", `document.getElementById("ended-title").textContent === "This room is full" &&
+			document.getElementById("rejoin").textContent === "Try again"`))
+		must(t, emulate(third, phone))
+		screenshot(t, third, "full-phone-en")
+
+		must(t, click(tabs[1], "hang-up"))
+		must(t, waitFor(tabs[1], "the you-left page", `document.getElementById("call").dataset.phase === "ended" &&
+			document.getElementById("ended-title").textContent === "You left the call"`))
+		must(t, waitState(tabs[0], "peer-left"))
+		must(t, waitFor(tabs[0], "the stage saying so", `document.getElementById("placeholder-text").textContent.includes("left")`))
+
+		// Rejoin goes back through the lobby.
+		must(t, click(tabs[1], "rejoin"))
+		must(t, joinFromLobby(tabs[1]))
+		for _, tb := range tabs {
+			must(t, waitState(tb, "connected"))
+			must(t, remoteVideoPlays(tb))
+		}
+	})
+}
+
 // TestUIInCall runs the controls of one live call in turn: each must leave
 // the call up.
 func TestUIInCall(t *testing.T) {
