@@ -244,6 +244,13 @@ function explainMedia(err) {
   }
 }
 
+// mediaWorks takes back the lobby's media problem once a device opened.
+function mediaWorks() {
+  if (ui.mediaProblem.hidden) return;
+  ui.mediaProblem.hidden = true;
+  if (ui.main.dataset.phase === "lobby") setState("waiting", "status.lobby");
+}
+
 function constraints(kind, exact) {
   const id = chosen[kind === "audio" ? "audioinput" : "videoinput"];
   const base = kind === "video" ? { width: { ideal: 1280 }, height: { ideal: 720 } } : {};
@@ -276,6 +283,8 @@ async function startMedia(wantVideo) {
   }
   if (me.audio) me.audio.enabled = !me.muted;
   if (firstError) explainMedia(firstError);
+  // The speaker picked last time; when it is gone, the default one plays.
+  if (chosen.audiooutput && ui.remote.setSinkId) ui.remote.setSinkId(chosen.audiooutput).catch(() => {});
   renderMe();
 }
 
@@ -329,12 +338,19 @@ function renderMe() {
 async function toggleMic() {
   if (!me.audio) {
     me.muted = false;
+    let track;
     try {
-      me.audio = await openTrack("audio");
+      track = await openTrack("audio");
     } catch (err) {
       explainMedia(err);
       return;
     }
+    if (me.audio) {
+      track.stop(); // a second click got there first
+      return;
+    }
+    me.audio = track;
+    mediaWorks();
     watchLevel();
     listDevices();
   } else {
@@ -351,12 +367,19 @@ async function toggleCamera() {
     me.video.stop();
     me.video = null;
   } else {
+    let track;
     try {
-      me.video = await openTrack("video");
+      track = await openTrack("video");
     } catch (err) {
       explainMedia(err);
       return;
     }
+    if (me.video) {
+      track.stop(); // a second click got there first
+      return;
+    }
+    me.video = track;
+    mediaWorks();
     listDevices();
   }
   renderMe();
@@ -957,12 +980,13 @@ async function sampleQuality() {
 
   const local = stats.get(pair.localCandidateId) || {};
   const other = stats.get(pair.remoteCandidateId) || {};
+  // Relayed when either side's candidate is a TURN relay; else direct (host,
+  // srflx or prflx: the type says how each side's address was found).
   const relayed = local.candidateType === "relay" || other.candidateType === "relay";
-  const route = relayed
-    ? ["quality.relayed", { type: local.candidateType, protocol: local.relayProtocol || local.protocol }]
-    : ["quality.direct", { type: local.candidateType, protocol: local.protocol }];
-  say(ui.qualityRoute, ...route);
-  ui.qualityRoute.dataset.candidate = local.candidateType;
+  const type = relayed ? "relay" : local.candidateType;
+  const protocol = (local.candidateType === "relay" && local.relayProtocol) || local.protocol;
+  say(ui.qualityRoute, relayed ? "quality.relayed" : "quality.direct", { type, protocol });
+  ui.qualityRoute.dataset.candidate = type;
 
   const rtt = pair.currentRoundTripTime * 1000; // NaN when not measured yet
   say(ui.qualityRtt, "quality.ms", { n: Number.isFinite(rtt) ? Math.round(rtt) : "–" });

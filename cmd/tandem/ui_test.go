@@ -460,6 +460,23 @@ func TestUIInCall(t *testing.T) {
 		}
 	})
 
+	t.Run("help, timer, full screen and picture-in-picture", func(t *testing.T) {
+		must(t, press(one, '?'))
+		must(t, waitFor(one, "the shortcuts", `document.getElementById("help-dialog").open &&
+			[...document.querySelectorAll("#help-dialog kbd")].map((k) => k.textContent).join("") === "MVSC?"`))
+		must(t, press(one, '\u001b')) // Escape
+		must(t, waitFor(one, "the help to close", `!document.getElementById("help-dialog").open`))
+		must(t, waitFor(one, "a running timer", `/^\d\d:\d\d$/.test(document.getElementById("timer").textContent)`))
+		for _, id := range []string{"toggle-fullscreen", "toggle-pip"} {
+			pressed := `document.getElementById("` + id + `").getAttribute("aria-pressed") === `
+			must(t, click(one, id))
+			must(t, waitFor(one, id+" on", pressed+`"true"`))
+			must(t, click(one, id))
+			must(t, waitFor(one, id+" off", pressed+`"false"`))
+		}
+		must(t, waitState(one, "connected"))
+	})
+
 	t.Run("quality panel shows the candidate type", func(t *testing.T) {
 		must(t, waitFor(one, "the quality indicator", `!document.getElementById("quality").hidden`))
 		must(t, click(one, "quality"))
@@ -504,7 +521,7 @@ func TestUILanguage(t *testing.T) {
 		must(t, waitState(tb, "connected"))
 	}
 	must(t, waitFor(zh, "Chinese words", `document.getElementById("status").textContent === "已连接" &&
-		document.getElementById("remote-name").textContent === "访客"`))
+		document.getElementById("remote-name").textContent === "对方"`))
 	pcs, err := evaluate[int](zh, peerConnectionCountJS)
 	must(t, err)
 
