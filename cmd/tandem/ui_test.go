@@ -416,7 +416,7 @@ func TestUIInCall(t *testing.T) {
 		must(t, click(two, "close-chat"))
 	})
 
-	t.Run("screen share starts and stops", func(t *testing.T) {
+	t.Run("screen share starts and stops, from the browser's Stop too", func(t *testing.T) {
 		must(t, click(one, "toggle-share"))
 		got, err := poll(one, sentVideoJS, func(v sentVideo) bool { return v.Kind == "screen" })
 		if err != nil {
@@ -431,6 +431,19 @@ func TestUIInCall(t *testing.T) {
 		}
 		must(t, waitRemote(two, remoteState{Name: "Guest", Camera: true}))
 		must(t, remoteVideoPlays(two))
+
+		// The browser's own "Stop sharing" button ends the screen track.
+		must(t, click(one, "toggle-share"))
+		if _, err := poll(one, sentVideoJS, func(v sentVideo) bool { return v.Kind == "screen" }); err != nil {
+			t.Fatal(err)
+		}
+		_, err = evaluate[any](one, `(window.__pcs.at(-1).getSenders().find((s) => s.track && s.track.kind === "video").track.dispatchEvent(new Event("ended")), null)`)
+		must(t, err)
+		if got, err := poll(one, sentVideoJS, func(v sentVideo) bool { return v.Kind == "camera" }); err != nil {
+			t.Fatalf("one sends %+v after the browser ended the share: %v", got, err)
+		}
+		must(t, waitFor(one, "the Share button released", `document.getElementById("toggle-share").getAttribute("aria-pressed") === "false"`))
+		must(t, waitRemote(two, remoteState{Name: "Guest", Camera: true}))
 	})
 
 	t.Run("device switch keeps the call", func(t *testing.T) {
