@@ -25,12 +25,17 @@ const timingScript = `(() => {
   }, 2);
 })();`
 
-// waitingJS is true once the first tab is in the room, alone: the state
-// "waiting" with the text of call.js's "created" branch, not the earlier
-// "waiting" of the camera prompt.
+// lobbyReadyJS is true when the call page's lobby lets one click Join:
+// the camera and microphone are on.
+const lobbyReadyJS = `(() => {
+  const main = document.getElementById("call"), join = document.getElementById("join");
+  return !!main && !!join && main.dataset.phase === "lobby" && !join.disabled;
+})()`
+
+// waitingJS is true once the first tab is in the room, alone.
 const waitingJS = `(() => {
-  const s = document.getElementById("status");
-  return !!s && s.dataset.state === "waiting" && s.textContent.includes("Share the room link");
+  const main = document.getElementById("call"), s = document.getElementById("status");
+  return !!main && !!s && main.dataset.phase === "call" && s.dataset.state === "waiting";
 })()`
 
 // browserCaller makes calls between two headless Chromium tabs, each in
@@ -139,6 +144,24 @@ func evaluate[T any](ctx context.Context, c *browserCaller, i int, expr string) 
 	return chromedp.Run(tctx, chromedp.Evaluate[T](expr))
 }
 
+// join opens link in tab i and clicks Join as soon as the lobby allows,
+// returning when it clicked.
+func (c *browserCaller) join(ctx context.Context, i int, link string) (time.Time, error) {
+	if err := c.navigate(ctx, i, link); err != nil {
+		return time.Time{}, fmt.Errorf("bench: tab %d: %w", i+1, err)
+	}
+	if err := c.waitFor(ctx, i, lobbyReadyJS); err != nil {
+		return time.Time{}, fmt.Errorf("bench: tab %d: lobby not ready: %w", i+1, err)
+	}
+	clicked := time.Now()
+	tctx, cancel := c.tabContext(ctx, i)
+	defer cancel()
+	if err := chromedp.Do(tctx, chromedp.Click(chromedp.ID("join"))); err != nil {
+		return time.Time{}, fmt.Errorf("bench: tab %d: click Join: %w", i+1, err)
+	}
+	return clicked, nil
+}
+
 func (c *browserCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
 	link := c.base + "/r/" + room
 	if relay {
@@ -151,17 +174,18 @@ func (c *browserCaller) call(ctx context.Context, room string, relay bool) (call
 			cancel()
 		}
 	}()
-	if err := c.navigate(ctx, 0, link); err != nil {
-		return callTiming{}, fmt.Errorf("bench: first tab: %w", err)
+	if _, err := c.join(ctx, 0, link); err != nil {
+		return callTiming{}, err
 	}
 	if err := c.waitFor(ctx, 0, waitingJS); err != nil {
-		return callTiming{}, fmt.Errorf("bench: first tab not waiting: %w", err)
+		return callTiming{}, fmt.Errorf("bench: first tab not waiting in the room: %w", err)
 	}
 	t0 := time.Now()
-	if err := c.navigate(ctx, 1, link); err != nil {
-		return callTiming{}, fmt.Errorf("bench: second tab: %w", err)
+	clicked, err := c.join(ctx, 1, link)
+	if err != nil {
+		return callTiming{}, err
 	}
-	var t callTiming
+	t := callTiming{Lobby: clicked.Sub(t0)}
 	for i := range c.tabs {
 		if err := c.waitFor(ctx, i, `!!(window.__connectedAt && window.__frameAt)`); err != nil {
 			return callTiming{}, fmt.Errorf("bench: tab %d not in the call: %w", i+1, err)

@@ -324,7 +324,7 @@ type sigClient struct {
 func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBase string, log progress) ([]time.Duration, time.Duration) {
 	dialers := make([]*websocket.Dialer, cfg.SourceAddrs)
 	for i := range dialers {
-		nd := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}}
+		nd := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}, Control: bindNoPort}
 		dialers[i] = &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: 10 * time.Second,
