@@ -87,6 +87,22 @@ func TestBenchCallSmoke(t *testing.T) {
 	}
 }
 
+// TestBenchCallChromiumSmoke times one call between two headless Chromium
+// tabs on the real call page, so that the bench follows the page's lobby.
+func TestBenchCallChromiumSmoke(t *testing.T) {
+	execPath := findChromium(t)
+	srv := startBenchServer(t)
+	res, err := bench.RunCall(context.Background(), bench.CallConfig{
+		URL: srv.URL, Peer: "chromium", Chromium: execPath, Runs: 1, RunTimeout: 20 * time.Second, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Connected.N != 1 || res.Lobby.P50 <= 0 || res.Connected.P50 <= res.Lobby.P50 {
+		t.Errorf("%+v", res)
+	}
+}
+
 func TestBenchUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := runBench(context.Background(), []string{"nonsense"}, &out, &errOut); err == nil {
