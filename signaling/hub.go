@@ -153,27 +153,25 @@ func (h *Hub) deliver(seatID string, msg []byte) bool {
 	if p == nil || len(msg) == 0 {
 		return false
 	}
-	payload := string(msg[1:])
 	switch msg[0] {
 	case msgFrame:
 		p.send(msg[1:])
 	case msgPeerJoined:
-		p.setOther(payload)
-		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: payload}))
+		p.meet(string(msg[1:]))
 	case msgPeerLeft:
-		if p.clearOther(payload) {
-			p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: payload}))
+		if id := string(msg[1:]); p.clearOther(id) {
+			p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: id}))
 		}
 	}
 	return true
 }
 
 // publish sends msg (a kind byte, then the payload) to the connection of
-// seatID in room, wherever it is.
+// seatID in room, wherever it is. It runs for every relayed message, so it
+// takes no context with a deadline of its own: the memory store does not
+// block, and the Redis client has read and write timeouts.
 func (h *Hub) publish(room, seatID string, msg []byte) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-	defer cancel()
-	return h.store.Publish(ctx, room, seatID, msg)
+	return h.store.Publish(context.Background(), room, seatID, msg)
 }
 
 // control builds a message of kind with a text payload.
@@ -275,6 +273,8 @@ func (h *Hub) maintain() {
 				if other := p.other(); other != "" && p.clearOther(other) {
 					p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: other}))
 				}
+			default:
+				p.meet(st.OtherID) // a no-op unless a peer-joined was missed
 			}
 		}
 	}

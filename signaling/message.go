@@ -38,8 +38,10 @@ type ServerMessage struct {
 
 // ClientMessage is every message a client may send.
 type ClientMessage struct {
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data,omitempty"`
+	Type string
+	// Data is the raw JSON object of a signal. It points into the frame it
+	// was decoded from: copy it before the frame's buffer is reused.
+	Data json.RawMessage
 }
 
 var errBadMessage = errors.New("signaling: bad message")
@@ -47,23 +49,136 @@ var errBadMessage = errors.New("signaling: bad message")
 // DecodeClientMessage parses and checks one client frame. A signal must carry
 // a JSON object in data; anything else is an error wrapping errBadMessage,
 // with a reason fit to show a person.
+//
+// It runs on every relayed message, so it does not unmarshal: the frame is
+// validated with json.Valid, then only its top-level "type" and "data"
+// members are located. Neither is copied.
 func DecodeClientMessage(frame []byte) (ClientMessage, error) {
-	var m ClientMessage
-	if err := json.Unmarshal(frame, &m); err != nil {
+	if !json.Valid(frame) {
+		return ClientMessage{}, fmt.Errorf("%w: not JSON", errBadMessage)
+	}
+	typ, data, ok := topLevelMembers(frame)
+	if !ok {
 		return ClientMessage{}, fmt.Errorf("%w: not a JSON object", errBadMessage)
 	}
-	switch m.Type {
-	case TypeSignal:
-		if len(m.Data) == 0 || m.Data[0] != '{' {
-			return ClientMessage{}, fmt.Errorf("%w: signal needs an object in data", errBadMessage)
-		}
-	case TypeLeave:
+	m := ClientMessage{Data: data}
+	switch string(typ) { // compiled to a comparison: no allocation
+	case `"` + TypeSignal + `"`:
+		m.Type = TypeSignal
+	case `"` + TypeLeave + `"`:
+		m.Type = TypeLeave
 	case "":
 		return ClientMessage{}, fmt.Errorf("%w: missing type", errBadMessage)
 	default:
-		return ClientMessage{}, fmt.Errorf("%w: unknown type %q", errBadMessage, m.Type)
+		var name string
+		if json.Unmarshal(typ, &name) != nil {
+			return ClientMessage{}, fmt.Errorf("%w: type must be a string", errBadMessage)
+		}
+		switch name { // the rare spelling with escapes, such as "sig\u006eal"
+		case TypeSignal, TypeLeave:
+			m.Type = name
+		default:
+			return ClientMessage{}, fmt.Errorf("%w: unknown type %q", errBadMessage, truncate(name))
+		}
+	}
+	if m.Type == TypeSignal && (len(data) == 0 || data[0] != '{') {
+		return ClientMessage{}, fmt.Errorf("%w: signal needs an object in data", errBadMessage)
+	}
+	if m.Type == TypeLeave {
+		m.Data = nil
 	}
 	return m, nil
+}
+
+// topLevelMembers finds the raw values of the "type" and "data" members of
+// a valid JSON document that is an object. As with encoding/json, the last
+// of duplicate keys wins. Keys spelt with escapes are not recognised.
+func topLevelMembers(doc []byte) (typ, data []byte, ok bool) {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipSpace(doc, i+1)
+	for i < len(doc) && doc[i] != '}' {
+		keyEnd := endOfValue(doc, i)
+		key := doc[i:keyEnd]
+		i = skipSpace(doc, keyEnd)
+		i = skipSpace(doc, i+1) // the colon
+		valueEnd := endOfValue(doc, i)
+		switch string(key) {
+		case `"type"`:
+			typ = doc[i:valueEnd]
+		case `"data"`:
+			data = doc[i:valueEnd]
+		}
+		i = skipSpace(doc, valueEnd)
+		if i < len(doc) && doc[i] == ',' {
+			i = skipSpace(doc, i+1)
+		}
+	}
+	return typ, data, true
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfValue returns the index just past the JSON value that starts at i,
+// in a document already known to be valid.
+func endOfValue(doc []byte, i int) int {
+	switch doc[i] {
+	case '"':
+		return endOfString(doc, i)
+	case '{', '[':
+		depth := 0
+		for i < len(doc) {
+			switch doc[i] {
+			case '"':
+				i = endOfString(doc, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // a number, true, false or null
+		for i < len(doc) && doc[i] != ',' && doc[i] != '}' && doc[i] != ']' &&
+			doc[i] != ' ' && doc[i] != '\t' && doc[i] != '\n' && doc[i] != '\r' {
+			i++
+		}
+		return i
+	}
+}
+
+// endOfString returns the index just past the string whose opening quote
+// is at i.
+func endOfString(doc []byte, i int) int {
+	for i++; i < len(doc); i++ {
+		switch doc[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// truncate shortens what a client sent before it is echoed in an error.
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
 }
 
 // appendSignal appends {"type":"signal","from":ID,"data":DATA} to dst

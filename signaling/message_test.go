@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -22,6 +23,12 @@ func TestDecodeClientMessage(t *testing.T) {
 		{`null`, "", false},
 		{``, "", false},
 		{`{"type":"leave"`, "", false},
+		{` { "data" : {"x":[1,{"y":"}"}]} , "type" : "signal" } `, TypeSignal, true},
+		{`{"type":"sig\u006eal","data":{}}`, TypeSignal, true},
+		{`{"type":"signal","data":{},"type":"leave"}`, TypeLeave, true},
+		{`{"type":"signal","data":"{}"}`, "", false},
+		{`{"type":"signal","data":{}}x`, "", false},
+		{`{"type":"signal","data":{"a":"\"}"}}`, TypeSignal, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.frame, func(t *testing.T) {
@@ -48,6 +55,14 @@ func TestEncodeSignalIsValidJSON(t *testing.T) {
 	}
 }
 
+func compact(t *testing.T, raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("compact %q: %v", raw, err)
+	}
+	return b.Bytes()
+}
+
 func FuzzDecodeClientMessage(f *testing.F) {
 	for _, s := range []string{`{"type":"signal","data":{}}`, `{"type":"leave"}`, `{"type":`, `[]`, `{"type":"signal","data":"x"}`} {
 		f.Add([]byte(s))
@@ -56,6 +71,18 @@ func FuzzDecodeClientMessage(f *testing.F) {
 		m, err := DecodeClientMessage(frame)
 		if err != nil {
 			return
+		}
+		// What was accepted means the same to encoding/json.
+		var ref map[string]json.RawMessage
+		if err := json.Unmarshal(frame, &ref); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", frame, err)
+		}
+		var typ string
+		if err := json.Unmarshal(ref["type"], &typ); err != nil || typ != m.Type {
+			t.Fatalf("%q: type %q, encoding/json says %q (%v)", frame, m.Type, typ, err)
+		}
+		if m.Type == TypeSignal && !bytes.Equal(compact(t, m.Data), compact(t, ref["data"])) {
+			t.Fatalf("%q: data %q, encoding/json says %q", frame, m.Data, ref["data"])
 		}
 		if m.Type == TypeSignal {
 			// What is relayed must be valid JSON.

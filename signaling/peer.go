@@ -73,10 +73,16 @@ func (p *Peer) other() string {
 	return p.otherID
 }
 
-func (p *Peer) setOther(id string) {
+// meet records that seat id took the other seat, and tells the client,
+// once, however many ways the news arrives.
+func (p *Peer) meet(id string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	news := p.otherID != id
 	p.otherID = id
+	p.mu.Unlock()
+	if news {
+		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
+	}
 }
 
 // clearOther forgets the other seat if it is id, and reports whether it was.
@@ -208,8 +214,14 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	if previous != nil {
 		previous.stop(closeReplaced, "replaced by a newer connection")
 	}
-	if err == nil && !res.Resumed && res.OtherID != "" {
+	switch {
+	case err != nil:
+	case res.OtherID != "" && !res.Resumed:
 		_, err = h.publish(req.Room, res.OtherID, control(msgPeerJoined, res.SeatID))
+	case res.OtherID == "":
+		// Someone who joined between our Join and hold could not reach us
+		// yet: look again now that messages find us.
+		err = h.lookAgain(p)
 	}
 	switch {
 	case errors.Is(err, ErrHubClosed):
@@ -233,6 +245,21 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	h.release(p)
 	p.stop(closeNormal, "")
 	close(readerDone)
+}
+
+// lookAgain asks the store for the other seat of a peer that joined alone,
+// and tells the peer if one has appeared since.
+func (h *Hub) lookAgain(p *Peer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	states, err := h.store.Maintain(ctx, []SeatRef{{Room: p.room, SeatID: p.seatID}})
+	if err != nil {
+		return err
+	}
+	if len(states) == 1 && states[0].OtherID != "" {
+		p.meet(states[0].OtherID)
+	}
+	return nil
 }
 
 // refuseFull tells a third person the room is full.

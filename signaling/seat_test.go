@@ -1,6 +1,10 @@
 package signaling
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,6 +115,117 @@ func TestGoodbyeFreesSeatAtOnce(t *testing.T) {
 				tt.bye(b)
 				a.expect(TypePeerLeft) // would time out if the seat were held for the hour
 			})
+		}
+	})
+}
+
+// TestSimultaneousJoins: two people who open a room at the same moment both
+// learn of each other, however their joins interleave, in many rooms at once.
+func TestSimultaneousJoins(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		// Maintenance would repair a missed peer-joined later; keep it out.
+		_, base := newTestHub(t, be, Config{MaxConnsPerIP: -1, JoinsPerIPPerMinute: -1, MaintainInterval: time.Hour})
+		const rooms = 150
+		errs := make(chan error, rooms)
+		for r := range rooms {
+			go func() { errs <- joinTogether(base + "together-" + strconv.Itoa(r)) }()
+		}
+		for range rooms {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// joinTogether dials room twice at once and checks that whoever got
+// created hears peer-joined with the other's id.
+func joinTogether(room string) error {
+	type hello struct {
+		conn *websocket.Conn
+		msg  ServerMessage
+		err  error
+	}
+	got := make(chan hello, 2)
+	for range 2 {
+		go func() {
+			conn, _, err := websocket.DefaultDialer.Dial(room, nil)
+			if err != nil {
+				got <- hello{err: err}
+				return
+			}
+			m, err := readServerMessage(conn)
+			got <- hello{conn, m, err}
+		}()
+	}
+	a, b := <-got, <-got
+	for _, h := range []hello{a, b} {
+		if h.conn != nil {
+			defer h.conn.Close()
+		}
+		if h.err != nil {
+			return h.err
+		}
+	}
+	first, second := a, b
+	if a.msg.Type != TypeCreated {
+		first, second = b, a
+	}
+	if first.msg.Type != TypeCreated || second.msg.Type != TypeJoined {
+		return fmt.Errorf("%s: got %s and %s", room, a.msg.Type, b.msg.Type)
+	}
+	m, err := readServerMessage(first.conn)
+	if err != nil || m.Type != TypePeerJoined || m.Peer != second.msg.Peer {
+		return fmt.Errorf("%s: the first got %+v, %v; want peer-joined %s", room, m, err, second.msg.Peer)
+	}
+	return nil
+}
+
+func readServerMessage(conn *websocket.Conn) (ServerMessage, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, frame, err := conn.ReadMessage()
+	if err != nil {
+		return ServerMessage{}, err
+	}
+	var m ServerMessage
+	err = json.Unmarshal(frame, &m)
+	return m, err
+}
+
+// stallingStore holds the first joiner of a room between its Join and the
+// moment its connection is registered, until the second has joined and
+// announced itself: the interleaving that once lost peer-joined.
+type stallingStore struct {
+	Store
+	secondJoined chan struct{}
+}
+
+func (s *stallingStore) Join(ctx context.Context, room, token string) (JoinResult, error) {
+	res, err := s.Store.Join(ctx, room, token)
+	if err == nil && res.OtherID == "" {
+		select {
+		case <-s.secondJoined:
+		case <-time.After(5 * time.Second):
+		}
+	} else if err == nil {
+		defer func() {
+			go func() { // after the second's peer-joined went out
+				time.Sleep(50 * time.Millisecond)
+				close(s.secondJoined)
+			}()
+		}()
+	}
+	return res, err
+}
+
+func TestPeerJoinedDuringJoin(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		stall := backend{name: be.name, newStore: func(t *testing.T) Store {
+			return &stallingStore{Store: be.newStore(t), secondJoined: make(chan struct{})}
+		}}
+		_, base := newTestHub(t, stall, Config{MaintainInterval: time.Hour})
+		if err := joinTogether(base + "stalled"); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
