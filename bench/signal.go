@@ -26,6 +26,10 @@ import (
 type SignalConfig struct {
 	// URL is the server's base URL, http://127.0.0.1:8080.
 	URL string
+	// PeerURL, when set, is where the second client of each room joins:
+	// another instance sharing rooms with URL's through Redis, so that every
+	// message crosses instances.
+	PeerURL string
 	// PID is the server's process id, for its RSS and CPU time; 0 skips
 	// those figures.
 	PID int
@@ -162,12 +166,19 @@ func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 	begin := meter.read()
 	res.RSSIdle = meter.rssMedian(3, 200*time.Millisecond)
 
-	wsBase := "ws://" + base.Host + "/ws/"
+	wsBases := [2]string{"ws://" + base.Host + "/ws/", "ws://" + base.Host + "/ws/"}
+	if cfg.PeerURL != "" {
+		peer, err := url.Parse(cfg.PeerURL)
+		if err != nil || !isLoopback(peer.Hostname()) {
+			return nil, fmt.Errorf("%w: peer URL %s (%v)", ErrNotLoopback, cfg.PeerURL, err)
+		}
+		wsBases[1] = "ws://" + peer.Host + "/ws/"
+	}
 	pool := newClientPool(2*cfg.Pairs, cfg.MessageSize)
 	defer pool.close()
 	log.printf("joining %d pairs (%d sockets) from %d source address(es), rate %s, %d in flight",
 		cfg.Pairs, 2*cfg.Pairs, cfg.SourceAddrs, rateText(cfg.JoinRate), cfg.Concurrency)
-	joinLat, wall := pool.join(ctx, cfg, wsBase, log)
+	joinLat, wall := pool.join(ctx, cfg, wsBases, log)
 	res.Join = summarize(joinLat)
 	res.Sockets = len(joinLat)
 	res.JoinFailures = 2*cfg.Pairs - len(joinLat)
@@ -321,7 +332,7 @@ type sigClient struct {
 
 // join connects every client, two per room, and returns the join
 // latencies of those that got created or joined, and the wall time.
-func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBase string, log progress) ([]time.Duration, time.Duration) {
+func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBases [2]string, log progress) ([]time.Duration, time.Duration) {
 	dialers := make([]*websocket.Dialer, cfg.SourceAddrs)
 	for i := range dialers {
 		nd := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}, Control: bindNoPort}
@@ -352,7 +363,7 @@ func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBase string, 
 						return
 					}
 				}
-				room := wsBase + "bench-" + run + "-" + strconv.Itoa(i/2)
+				room := wsBases[i%2] + "bench-" + run + "-" + strconv.Itoa(i/2)
 				d, err := p.dial(ctx, dialers[i%len(dialers)], room, i)
 				if err != nil {
 					p.setErr(err)
