@@ -1,20 +1,51 @@
 #!/usr/bin/env bash
-# Runs from the repository root; every process it starts is stopped by PID.
-# Bench signal: one instance vs two instances sharing Redis, same parameters.
-set -u
-BIN=${BIN:-./tandem}  # go build -o tandem ./cmd/tandem
-FLAGS="-log-level warn -max-conns-per-ip -1 -joins-per-ip-per-minute -1 -message-burst -1 -max-conns -1 -max-rooms -1 -turn-secret s"
-redis-server --bind 127.0.0.1 --port 26399 --save "" --appendonly no --loglevel warning >/dev/null 2>&1 & RP=$!
-sleep 0.5
-$BIN $FLAGS -addr 127.0.0.1:18081 -turn-addr 127.0.0.1:13481 -redis redis://127.0.0.1:26399/0 2>/tmp/a.log & AP=$!
-$BIN $FLAGS -addr 127.0.0.1:18082 -turn-addr 127.0.0.1:13482 -redis redis://127.0.0.1:26399/0 2>/tmp/b.log & BP=$!
-$BIN $FLAGS -addr 127.0.0.1:18083 -turn-addr 127.0.0.1:13483 2>/tmp/c.log & CP=$!
+# bench/cluster.sh: `tandem bench signal` against one instance (rooms in
+# memory), then against two instances sharing a Redis, with every pair split
+# across them, so every message crosses Redis. Run from the repository root
+# after `go build -o tandem ./cmd/tandem`; needs redis-server. Everything it
+# starts listens on 127.0.0.1 and is stopped by PID at the end.
+set -euo pipefail
+BIN=${BIN:-./tandem}
+ARGS=${ARGS:-"-pairs 1000 -rate 5000 -steps 2000,5000,10000,20000 -step-duration 3s -refine 1 -timeout 3m"}
+FLAGS="-log-level warn -max-conns-per-ip -1 -joins-per-ip-per-minute -1 -message-burst -1 -max-conns -1 -max-rooms -1 -turn-secret bench"
+
+# free_port prints a TCP port nothing listens on now.
+free_port() {
+  local p
+  while :; do
+    p=$(shuf -i 20000-30000 -n 1)
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+redis_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --loglevel warning >/dev/null 2>&1 &
+pids+=($!)
+redis_url="redis://127.0.0.1:$redis_port/0"
+
+start() { # start NAME EXTRA_FLAGS...: runs an instance, sets ${NAME}_url and ${NAME}_pid
+  local name=$1; shift
+  local port; port=$(free_port)
+  # shellcheck disable=SC2086
+  "$BIN" $FLAGS -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" "$@" 2>"/tmp/tandem-cluster-$name.log" &
+  pids+=($!)
+  printf -v "${name}_url" 'http://127.0.0.1:%s' "$port"
+  printf -v "${name}_pid" '%s' "$!"
+}
+start single
+start a -redis "$redis_url"
+start b -redis "$redis_url"
 sleep 1
-ARGS="-pairs 1000 -rate 5000 -steps 2000,5000,10000,20000 -step-duration 3s -refine 1 -timeout 3m"
+
 echo "=== one instance, rooms in memory"
-$BIN bench signal -url http://127.0.0.1:18083 -pid $CP $ARGS 2>/tmp/bench-c.err
-echo "=== two instances, Redis: every pair split across A and B"
-$BIN bench signal -url http://127.0.0.1:18081 -peer-url http://127.0.0.1:18082 -pid $AP $ARGS 2>/tmp/bench-ab.err
-kill $AP $BP $CP; wait $AP $BP $CP 2>/dev/null
-redis-cli -p 26399 info commandstats | grep -E "evalsha|publish|cmdstat_eval" | head
-kill $RP; wait $RP 2>/dev/null
+# shellcheck disable=SC2086
+"$BIN" bench signal -url "$single_url" -pid "$single_pid" $ARGS
+echo "=== two instances sharing Redis: the second client of every room joins through B"
+# shellcheck disable=SC2086
+"$BIN" bench signal -url "$a_url" -peer-url "$b_url" -pid "$a_pid" $ARGS
+echo "=== Redis commands"
+redis-cli -p "$redis_port" info commandstats | grep -E "cmdstat_(evalsha|eval|publish):"
