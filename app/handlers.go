@@ -108,7 +108,7 @@ func (h *handlers) room(c *fiber.Ctx) error {
 func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 	_, room, err := paramRoom(c)
 	if err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, "invalid-room: "+err.Error())
+		return fiber.NewError(fiber.StatusBadRequest, signaling.CodeInvalidRoom+": "+err.Error())
 	}
 	if !websocket.IsWebSocketUpgrade(c) {
 		return fiber.ErrUpgradeRequired

@@ -7,7 +7,6 @@ var (
 	ErrRoomFull    = errors.New("signaling: room is full")
 	ErrHubClosed   = errors.New("signaling: server is shutting down")
 	ErrInvalidRoom = errors.New("signaling: invalid room name")
-	ErrServerBusy  = errors.New("signaling: server is at capacity")
 	ErrUnavailable = errors.New("signaling: room store unavailable")
 )
 
