@@ -155,37 +155,12 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 		return
 	}
 	defer h.admit.release(req.ClientIP)
-	if !h.roomAllowed(req.Room) {
-		h.log.Warn("too many rooms")
-		h.refuse(conn, CodeServerBusy, closeTryLater)
-		return
-	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-	if h.storeDown.Load() {
-		// Check again rather than wait for the maintenance loop to notice
-		// the store is back.
-		if err := h.store.Ready(ctx); err != nil {
-			cancel()
-			h.refuse(conn, CodeUnavailable, closeTryLater)
-			return
-		}
-		h.storeDown.Store(false)
-	}
-	res, err := h.store.Join(ctx, req.Room, req.Seat)
-	cancel()
 	log := h.log.With("room", h.label(req.Room))
-	switch {
-	case errors.Is(err, ErrRoomFull):
-		log.Info("room full")
-		h.refuseFull(conn, req.Room)
-		return
-	case err != nil:
-		log.Warn("join failed", "err", err)
-		h.refuse(conn, CodeUnavailable, closeTryLater)
+	res, ok := h.join(conn, req, log)
+	if !ok {
 		return
 	}
-
 	p := &Peer{
 		room:    req.Room,
 		seatID:  res.SeatID,
@@ -210,19 +185,7 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	}
 	p.send(encode(hello))
 
-	previous, err := h.hold(p)
-	if previous != nil {
-		previous.stop(closeReplaced, "replaced by a newer connection")
-	}
-	switch {
-	case err != nil:
-	case res.OtherID != "" && !res.Resumed:
-		_, err = h.publish(req.Room, res.OtherID, control(msgPeerJoined, res.SeatID))
-	case res.OtherID == "":
-		// Someone who joined between our Join and hold could not reach us
-		// yet: look again now that messages find us.
-		err = h.lookAgain(p)
-	}
+	err := h.announce(p, res)
 	switch {
 	case errors.Is(err, ErrHubClosed):
 		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
@@ -245,6 +208,60 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	h.release(p)
 	p.stop(closeNormal, "")
 	close(readerDone)
+}
+
+// join takes a seat for the connection in the store, or answers it with why
+// not (full, capacity, store unavailable) and reports false.
+func (h *Hub) join(conn Conn, req JoinRequest, log *slog.Logger) (JoinResult, bool) {
+	if !h.roomAllowed(req.Room) {
+		log.Warn("too many rooms")
+		h.refuse(conn, CodeServerBusy, closeTryLater)
+		return JoinResult{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	if h.storeDown.Load() {
+		// Check again rather than wait for the maintenance loop to notice
+		// the store is back.
+		if err := h.store.Ready(ctx); err != nil {
+			h.refuse(conn, CodeUnavailable, closeTryLater)
+			return JoinResult{}, false
+		}
+		h.storeDown.Store(false)
+	}
+	res, err := h.store.Join(ctx, req.Room, req.Seat)
+	switch {
+	case errors.Is(err, ErrRoomFull):
+		log.Info("room full")
+		h.refuseFull(conn, req.Room)
+		return JoinResult{}, false
+	case err != nil:
+		log.Warn("join failed", "err", err)
+		h.refuse(conn, CodeUnavailable, closeTryLater)
+		return JoinResult{}, false
+	}
+	return res, true
+}
+
+// announce registers the seated peer here, so that messages find it, and
+// makes sure both people in the room know of each other.
+func (h *Hub) announce(p *Peer, res JoinResult) error {
+	previous, err := h.hold(p)
+	if previous != nil {
+		previous.stop(closeReplaced, "replaced by a newer connection")
+	}
+	switch {
+	case err != nil:
+		return err
+	case res.OtherID != "" && !res.Resumed:
+		_, err = h.publish(p.room, res.OtherID, control(msgPeerJoined, res.SeatID))
+		return err
+	case res.OtherID == "":
+		// Someone who joined between our Join and hold could not reach us
+		// yet: look again now that messages find us.
+		return h.lookAgain(p)
+	}
+	return nil
 }
 
 // lookAgain asks the store for the other seat of a peer that joined alone,
