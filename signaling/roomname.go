@@ -3,6 +3,7 @@ package signaling
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"strings"
 	"fmt"
 	"unicode"
 	"unicode/utf8"
@@ -24,7 +25,7 @@ func NormalizeRoom(name string) (string, error) {
 		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidRoom)
 	}
 	// Fold, then compose again: folding can undo composition ("ǅ" → "ǆ").
-	name = norm.NFC.String(cases.Fold().String(norm.NFC.String(name)))
+	name = settleFold(norm.NFC.String(cases.Fold().String(norm.NFC.String(name))))
 	n := utf8.RuneCountInString(name)
 	if n == 0 {
 		return "", fmt.Errorf("%w: empty", ErrInvalidRoom)
@@ -50,6 +51,25 @@ func NormalizeRoom(name string) (string, error) {
 		return "", fmt.Errorf("%w: only dots", ErrInvalidRoom)
 	}
 	return name, nil
+}
+
+// settleFold makes folding idempotent. For a few scripts the folder maps
+// letters back and forth: Cherokee "ꮮ" folds to "Ꮮ" and "Ꮮ" to "ꮮ", which
+// would make two names for one room (and a redirect loop between them).
+// Each such letter settles on the smaller code point of its pair.
+func settleFold(folded string) string {
+	var b strings.Builder
+	changed := false
+	for _, r := range folded {
+		if f := []rune(cases.Fold().String(string(r))); len(f) == 1 && f[0] < r {
+			r, changed = f[0], true
+		}
+		b.WriteRune(r)
+	}
+	if !changed {
+		return folded
+	}
+	return norm.NFC.String(b.String())
 }
 
 // roomAlphabet is Crockford's base32 in lower case: no i, l, o or u, so a name

@@ -19,6 +19,10 @@ func TestNormalizeRoom(t *testing.T) {
 		{"Straße", "strasse", true},
 		{"e\u0301te", "\u00e9te", true}, // NFC composes e + combining acute
 		{"ÉTÉ", "été", true},
+		{"ꮮ", "Ꮮ", true}, // Cherokee folds back and forth; it settles
+		{"Ꮮ", "Ꮮ", true},
+		{"ᏣᎳᎩ", "ᏣᎳᎩ", true},
+		{"ꮳꮃꭹ", "ᏣᎳᎩ", true},
 		{"नमस्ते", "नमस्ते", true},
 		{"a.b", "a.b", true},
 		{"٣٤", "٣٤", true}, // Arabic-Indic digits

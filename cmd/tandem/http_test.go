@@ -52,6 +52,8 @@ func TestPages(t *testing.T) {
 		{"call page", "/r/team-a", 200, []string{`id="status"`, `aria-live="polite"`, `data-state="waiting"`, `<video id="local-video"`, `<video id="remote-video"`, `data-room="team-a"`}, ""},
 		{"chinese room", "/r/" + url.PathEscape("家庭会议"), 200, []string{`data-room="家庭会议"`}, ""},
 		{"canonical redirect", "/r/Team-A?relay=1", 308, nil, "/r/team-a?relay=1"},
+		{"cherokee settles on one name", "/r/" + url.PathEscape("ꮮ"), 308, nil, "/r/" + url.PathEscape("Ꮮ")},
+		{"cherokee canonical name", "/r/" + url.PathEscape("Ꮮ"), 200, []string{`id="status"`}, ""},
 		{"invalid room", "/r/%3Cscript%3E", 400, []string{`id="room-problem"`, `&lt;script&gt;`, `<form`}, ""},
 		{"too long", "/r/" + strings.Repeat("a", 65), 400, []string{"longer than 64"}, ""},
 		{"broken UTF-8", "/r/%E0%A4", 400, []string{`<form`}, ""},
