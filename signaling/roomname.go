@@ -3,8 +3,8 @@ package signaling
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"strings"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
