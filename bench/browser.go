@@ -48,10 +48,11 @@ type browserCaller struct {
 	dirs  []string
 }
 
-// browserFlags are those that let headless Chromium make a call on this
-// machine (as in cmd/tandem/browser_test.go): fake camera and microphone
-// without a prompt, autoplay, and host candidates on loopback.
-func browserFlags(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
+// ChromiumOptions are the flags that let headless Chromium make a call on
+// this machine: fake camera and microphone without a prompt, autoplay, no
+// network of its own, and host candidates on loopback. The browser tests
+// use them too, with a few of their own on top.
+func ChromiumOptions(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
 	return append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
 		chromedp.UserDataDir(userDataDir),
@@ -66,6 +67,9 @@ func browserFlags(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// This replaces the defaults' disable-features list (Translate,
+		// BlinkGenPropertyTrees), which matters nothing headless: a flag
+		// set twice keeps only its last value.
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 	)
@@ -83,7 +87,7 @@ func newBrowserCaller(ctx context.Context, execPath, base string) (*browserCalle
 			return nil, fmt.Errorf("bench: profile dir: %w", err)
 		}
 		c.dirs = append(c.dirs, dir)
-		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(execPath, dir)...)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromiumOptions(execPath, dir)...)
 		tabCtx, cancelTab := chromedp.NewContext(allocCtx)
 		c.stops = append(c.stops, func() { cancelTab(); cancelAlloc() })
 		c.tabs[i] = tabCtx

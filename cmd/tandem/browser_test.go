@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"tandem/bench"
 )
 
 const (
@@ -242,33 +244,13 @@ func roomName(t *testing.T) string {
 	return strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 }
 
-// browserOptions are the flags of a headless Chromium that can make a call:
-// fake cameras (three, to switch between; Chromium's second is a depth
-// camera, which WebRTC cannot send) and microphones that need no
-// permission prompt, a fake screen to share, autoplay with sound, and host
-// candidates on loopback so that two tabs on one machine can connect
-// directly.
+// browserOptions are bench.ChromiumOptions plus what the UI tests need:
+// three fake cameras to switch between (Chromium's second is a depth
+// camera, which WebRTC cannot send) and a fake screen to share.
 func browserOptions(execPath, userDataDir string) []chromedp.ExecAllocatorOption {
-	return append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.UserDataDir(userDataDir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
+	return append(bench.ChromiumOptions(execPath, userDataDir),
 		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"),
 		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// This replaces the defaults' disable-features list (Translate,
-		// BlinkGenPropertyTrees), which matters nothing to a headless
-		// test: a flag set twice keeps only its last value.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
 	)
 }
 
