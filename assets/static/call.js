@@ -335,20 +335,28 @@ function renderMe() {
   if (call.inCall) sessionStorage.setItem(inCallKey, JSON.stringify({ muted: me.muted, camera: !!me.video }));
 }
 
+// openOnce opens a track of kind for a toggle, or returns null when it
+// fails (the problem is shown) or a second click opened one first.
+async function openOnce(kind) {
+  let track;
+  try {
+    track = await openTrack(kind);
+  } catch (err) {
+    explainMedia(err);
+    return null;
+  }
+  if (me[kind]) {
+    track.stop(); // a second click got there first
+    return null;
+  }
+  return track;
+}
+
 async function toggleMic() {
   if (!me.audio) {
     me.muted = false;
-    let track;
-    try {
-      track = await openTrack("audio");
-    } catch (err) {
-      explainMedia(err);
-      return;
-    }
-    if (me.audio) {
-      track.stop(); // a second click got there first
-      return;
-    }
+    const track = await openOnce("audio");
+    if (!track) return;
     me.audio = track;
     mediaWorks();
     watchLevel();
@@ -367,17 +375,8 @@ async function toggleCamera() {
     me.video.stop();
     me.video = null;
   } else {
-    let track;
-    try {
-      track = await openTrack("video");
-    } catch (err) {
-      explainMedia(err);
-      return;
-    }
-    if (me.video) {
-      track.stop(); // a second click got there first
-      return;
-    }
+    const track = await openOnce("video");
+    if (!track) return;
     me.video = track;
     mediaWorks();
     listDevices();
