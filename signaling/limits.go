@@ -17,10 +17,15 @@ type admission struct {
 	joinsPerIP    rate.Limit
 	joinBurst     int
 
-	mu    sync.Mutex
-	total int                       // guarded by mu
-	byIP  map[netip.Addr]*addrUsage // guarded by mu
+	mu        sync.Mutex
+	total     int                       // guarded by mu
+	byIP      map[netip.Addr]*addrUsage // guarded by mu
+	lastPrune time.Time                 // guarded by mu
 }
+
+// pruneEvery is how often, at most, the address table is swept once it is
+// large: a sweep walks the whole table, so not on every join.
+const pruneEvery = 10 * time.Second
 
 type addrUsage struct {
 	conns int
@@ -47,7 +52,8 @@ func (a *admission) admit(ip netip.Addr) (code string) {
 	}
 	u := a.byIP[ip]
 	if u == nil {
-		if len(a.byIP) >= 4096 {
+		if now := time.Now(); len(a.byIP) >= 4096 && now.Sub(a.lastPrune) >= pruneEvery {
+			a.lastPrune = now
 			a.prune()
 		}
 		u = &addrUsage{joins: rate.NewLimiter(a.joinsPerIP, a.joinBurst)}
