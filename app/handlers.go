@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -142,6 +143,12 @@ func (h *handlers) websocket() fiber.Handler {
 		// Origins are checked in checkUpgrade, against the request's own host.
 		Origins:          []string{"*"},
 		HandshakeTimeout: 10 * time.Second,
+		// Memory per idle socket: fasthttp already buffers reads from the
+		// hijacked connection (4 KiB), so the WebSocket's own read buffer
+		// can be small, and a write buffer is lent only while writing.
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
 		RecoverHandler: func(conn *websocket.Conn) {
 			if r := recover(); r != nil {
 				h.log.Error("websocket handler panicked", "panic", r)

@@ -46,25 +46,36 @@ type JoinRequest struct {
 	Seat     string     // seat token from an earlier created/joined, or ""
 }
 
-// Peer is one connected client. Its methods only enqueue: the connection's
-// single writer goroutine does the writing.
+// Peer is one connected client. Its methods only enqueue: a writer
+// goroutine does the writing, one at a time. It runs only while there is
+// something to write and exits when the queue is empty, so an idle
+// connection costs no goroutine, channel or ticker beyond its reader.
 type Peer struct {
 	// Static after construction (seatID: after join, before anyone else
 	// can see the peer).
-	room   string
-	seatID string
-	conn   Conn
-	log    *slog.Logger
+	hub        *Hub
+	room       string
+	seatID     string
+	conn       Conn
+	readerDone chan struct{} // closed by Serve when the reader has finished
+	closed     chan struct{} // closed by the last writer once conn is closed
 
-	queue chan []byte   // outgoing frames, bounded
-	done  chan struct{} // closed by stop: the writer closes the connection
+	mu        sync.Mutex // guards everything below
+	otherID   string     // the other seat's id, or ""
+	queue     [][]byte   // frames waiting for the writer
+	slots     [2][]byte  // queue's storage while short: no allocation per message
+	pingDue   bool       // the ping timer fired: the writer sends a ping
+	ping      *time.Timer
+	writing   bool // a writer goroutine is running (and stays true once stopping is written)
+	stopping  bool // stop was called: flush, send the close frame, close conn
+	closeCode int
+	closeText string
+}
 
-	mu      sync.Mutex
-	otherID string // guarded by mu; the other seat's id, or ""
-
-	stopOnce  sync.Once
-	closeCode int    // written once by stop, read by the writer after done
-	closeText string // likewise
+// logger is the peer's logger. It is built on demand: logs are rare, and a
+// logger kept per connection would cost memory on every idle socket.
+func (p *Peer) logger() *slog.Logger {
+	return p.hub.log.With("room", p.hub.label(p.room), "peer", p.seatID)
 }
 
 func (p *Peer) other() string {
@@ -99,22 +110,129 @@ func (p *Peer) clearOther(id string) bool {
 // send queues a frame for the client. A client too slow to drain its queue
 // is disconnected rather than allowed to stall its peer or lose a message.
 func (p *Peer) send(frame []byte) {
-	select {
-	case <-p.done:
-	case p.queue <- frame:
-	default:
-		p.log.Warn("client too slow, disconnecting")
-		p.stop(closePolicy, "too slow")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping {
+		return
 	}
+	if len(p.queue) >= p.hub.cfg.QueueSize {
+		p.logger().Warn("client too slow, disconnecting")
+		p.stopLocked(closePolicy, "too slow")
+		return
+	}
+	if p.queue == nil {
+		p.queue = p.slots[:0]
+	}
+	p.queue = append(p.queue, frame)
+	p.wakeLocked()
 }
 
 // stop asks the writer to flush what is queued, send a close frame with
 // code and close the connection. Only the first call counts.
 func (p *Peer) stop(code int, text string) {
-	p.stopOnce.Do(func() {
-		p.closeCode, p.closeText = code, text
-		close(p.done)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopLocked(code, text)
+}
+
+func (p *Peer) stopLocked(code int, text string) {
+	if p.stopping {
+		return
+	}
+	p.stopping = true
+	p.closeCode, p.closeText = code, text
+	if p.ping != nil {
+		p.ping.Stop()
+	}
+	p.wakeLocked()
+}
+
+// startPinging pings the client every interval, through the writer.
+func (p *Peer) startPinging(interval time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ping = time.AfterFunc(interval, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.stopping {
+			return
+		}
+		p.pingDue = true
+		p.wakeLocked()
+		p.ping.Reset(interval)
 	})
+}
+
+// wakeLocked starts a writer unless one is running.
+func (p *Peer) wakeLocked() {
+	if !p.writing {
+		p.writing = true
+		go p.write()
+	}
+}
+
+// next hands the writer its next job: a frame, a ping, or (when the queue is
+// empty) whether to close. An idle writer is told to exit, and forgotten.
+func (p *Peer) next() (frame []byte, ping, stopping bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.pingDue:
+		p.pingDue = false
+		return nil, true, false
+	case len(p.queue) > 0:
+		frame = p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if len(p.queue) == 0 {
+			p.queue = nil // drop a backing array grown by a burst
+		}
+		return frame, false, false
+	case !p.stopping:
+		p.writing = false
+	}
+	return nil, false, p.stopping
+}
+
+// write is the connection's writer while there is work: it sends queued
+// frames and pings. After stop it flushes the queue and sends a close frame,
+// then gives the reader a moment to see the client's answering close frame
+// before closing the socket (which ends the reader in any case).
+func (p *Peer) write() {
+	timeout := p.hub.cfg.WriteTimeout
+	for {
+		frame, ping, stopping := p.next()
+		var err error
+		switch {
+		case frame != nil:
+			_ = p.conn.SetWriteDeadline(time.Now().Add(timeout))
+			err = p.conn.WriteMessage(websocket.TextMessage, frame)
+		case ping:
+			err = p.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout))
+		case stopping:
+			msg := websocket.FormatCloseMessage(p.closeCode, p.closeText)
+			_ = p.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout))
+			select {
+			case <-p.readerDone:
+			case <-time.After(closeGrace):
+			}
+			p.closeConn()
+			return
+		default:
+			return // idle
+		}
+		if err != nil {
+			// The connection is broken: nothing more can be written.
+			p.stop(closeGoingAway, "")
+			p.closeConn()
+			return
+		}
+	}
+}
+
+func (p *Peer) closeConn() {
+	_ = p.conn.Close()
+	close(p.closed)
 }
 
 // refuse answers a connection that cannot be served with an error and a
@@ -137,6 +255,27 @@ var refusals = map[string]string{
 // Serve runs one client connection until it ends. Serve closes conn before
 // it returns and never leaves a goroutine behind.
 func (h *Hub) Serve(conn Conn, req JoinRequest) {
+	if !h.enter(conn, req.ClientIP) {
+		return
+	}
+	defer h.exit(req.ClientIP)
+	p, ok := h.seat(conn, req)
+	if p == nil {
+		return
+	}
+	if ok {
+		h.session(p)
+	}
+	h.release(p)
+	p.stop(closeNormal, "")
+	close(p.readerDone)
+	<-p.closed
+}
+
+// enter admits a connection to the hub, or refuses it (shutting down, or
+// over a connection limit) and reports false. An admitted connection must
+// call exit.
+func (h *Hub) enter(conn Conn, ip netip.Addr) bool {
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
@@ -145,38 +284,54 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	h.mu.Unlock()
 	if closed {
 		h.refuse(conn, CodeServerShutdown, closeGoingAway)
-		return
+		return false
 	}
-	defer h.wg.Done()
-
-	if code := h.admit.admit(req.ClientIP); code != "" {
-		h.log.Warn("connection refused", "reason", code, "client", h.label(req.ClientIP.String()))
+	if code := h.admit.admit(ip); code != "" {
+		h.log.Warn("connection refused", "reason", code, "client", h.label(ip.String()))
 		h.refuse(conn, code, closeTryLater)
-		return
+		h.wg.Done()
+		return false
 	}
-	defer h.admit.release(req.ClientIP)
+	return true
+}
 
-	log := h.log.With("room", h.label(req.Room))
-	res, ok := h.join(conn, req, log)
+func (h *Hub) exit(ip netip.Addr) {
+	h.admit.release(ip)
+	h.wg.Done()
+}
+
+// session reads the seated client's messages until it leaves or its
+// connection ends, then gives up its seat.
+func (h *Hub) session(p *Peer) {
+	goodbye, err := h.read(p)
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// The library has sent 1009. Read what the client still sends, so
+		// closing does not reset the connection and lose that frame.
+		_ = p.conn.NetConn().SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, p.conn.NetConn())
+	}
+	h.leave(p, goodbye)
+}
+
+// seat joins the room, greets the client and makes the peer known here. It
+// returns nil if the connection was refused, and ok false if the peer was
+// seated but cannot be served (it is being stopped, with the reason told).
+//
+func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
+	res, ok := h.join(conn, req)
 	if !ok {
-		return
+		return nil, false
 	}
-	p := &Peer{
-		room:    req.Room,
-		seatID:  res.SeatID,
-		otherID: res.OtherID,
-		conn:    conn,
-		queue:   make(chan []byte, h.cfg.QueueSize),
-		done:    make(chan struct{}),
-		log:     log.With("peer", res.SeatID),
+	p = &Peer{
+		hub:        h,
+		room:       req.Room,
+		seatID:     res.SeatID,
+		otherID:    res.OtherID,
+		conn:       conn,
+		readerDone: make(chan struct{}),
+		closed:     make(chan struct{}),
 	}
-	readerDone := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		h.write(p, readerDone)
-	}()
-	defer func() { <-writerDone }()
+	p.startPinging(h.cfg.PingInterval)
 
 	hello := ServerMessage{Type: TypeCreated, Room: req.Room, Peer: res.SeatID, Seat: res.Token,
 		Resumed: res.Resumed, ICEServers: h.cfg.ICEServers(res.SeatID, req.PageHost)}
@@ -190,31 +345,22 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	case errors.Is(err, ErrHubClosed):
 		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
 		p.stop(closeGoingAway, "server shutdown")
+		return p, false
 	case err != nil:
-		p.log.Warn("store failed after join", "err", err)
+		p.logger().Warn("store failed after join", "err", err)
 		p.send(errorMessage(CodeUnavailable, refusals[CodeUnavailable]))
 		p.stop(closeTryLater, CodeUnavailable)
-	default:
-		p.log.Info("joined", "alone", res.OtherID == "", "resumed", res.Resumed)
-		goodbye, err := h.read(p)
-		if errors.Is(err, websocket.ErrReadLimit) {
-			// The library has sent 1009. Read what the client still sends,
-			// so closing does not reset the connection and lose that frame.
-			_ = conn.NetConn().SetReadDeadline(time.Now().Add(time.Second))
-			_, _ = io.Copy(io.Discard, conn.NetConn())
-		}
-		h.leave(p, goodbye)
+		return p, false
 	}
-	h.release(p)
-	p.stop(closeNormal, "")
-	close(readerDone)
+	p.logger().Info("joined", "alone", res.OtherID == "", "resumed", res.Resumed)
+	return p, true
 }
 
 // join takes a seat for the connection in the store, or answers it with why
 // not (full, capacity, store unavailable) and reports false.
-func (h *Hub) join(conn Conn, req JoinRequest, log *slog.Logger) (JoinResult, bool) {
+func (h *Hub) join(conn Conn, req JoinRequest) (JoinResult, bool) {
 	if !h.roomAllowed(req.Room) {
-		log.Warn("too many rooms")
+		h.log.Warn("too many rooms", "room", h.label(req.Room))
 		h.refuse(conn, CodeServerBusy, closeTryLater)
 		return JoinResult{}, false
 	}
@@ -232,11 +378,11 @@ func (h *Hub) join(conn Conn, req JoinRequest, log *slog.Logger) (JoinResult, bo
 	res, err := h.store.Join(ctx, req.Room, req.Seat)
 	switch {
 	case errors.Is(err, ErrRoomFull):
-		log.Info("room full")
+		h.log.Info("room full", "room", h.label(req.Room))
 		h.refuseFull(conn, req.Room)
 		return JoinResult{}, false
 	case err != nil:
-		log.Warn("join failed", "err", err)
+		h.log.Warn("join failed", "room", h.label(req.Room), "err", err)
 		h.refuse(conn, CodeUnavailable, closeTryLater)
 		return JoinResult{}, false
 	}
@@ -303,29 +449,29 @@ func (h *Hub) leave(p *Peer, goodbye bool) {
 	closing := h.closed
 	h.mu.Unlock()
 	if !h.holds(p) {
-		p.log.Info("left: replaced")
+		p.logger().Info("left: replaced")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
 	if !goodbye || closing {
 		if err := h.store.Away(ctx, p.room, p.seatID, h.cfg.SeatGrace); err != nil {
-			p.log.Warn("could not mark seat away; it will expire", "err", err)
+			p.logger().Warn("could not mark seat away; it will expire", "err", err)
 		}
-		p.log.Info("left: away")
+		p.logger().Info("left: away")
 		return
 	}
 	other, err := h.store.Leave(ctx, p.room, p.seatID)
 	if err != nil {
-		p.log.Warn("could not free seat; it will expire", "err", err)
+		p.logger().Warn("could not free seat; it will expire", "err", err)
 		return
 	}
 	if other != "" {
 		if _, err := h.publish(p.room, other, control(msgPeerLeft, p.seatID)); err != nil {
-			p.log.Warn("could not tell the other peer; its maintenance will", "err", err)
+			p.logger().Warn("could not tell the other peer; its maintenance will", "err", err)
 		}
 	}
-	p.log.Info("left")
+	p.logger().Info("left")
 }
 
 // read handles the client's frames until the connection ends. goodbye
@@ -341,38 +487,52 @@ func (h *Hub) read(p *Peer) (goodbye bool, err error) {
 	for {
 		kind, frame, err := p.conn.ReadMessage()
 		if err != nil {
-			switch {
-			case errors.Is(err, websocket.ErrReadLimit):
-				p.log.Warn("frame too large")
-				return true, err
-			case websocket.IsCloseError(err, closeNormal, closeGoingAway):
-				return true, err
-			}
-			return false, err
+			return h.readEnded(p, err), err
 		}
-		_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
-		if h.cfg.MessageBurst > 0 && !limiter.Allow() {
-			p.log.Warn("message rate exceeded")
-			p.send(errorMessage(CodeRateLimited, "Too many messages. The connection is closed."))
-			p.stop(closePolicy, CodeRateLimited)
-			return true, nil
-		}
-		if kind != websocket.TextMessage {
-			p.send(errorMessage(CodeBadMessage, "Only text frames holding JSON are accepted."))
-			continue
-		}
-		m, err := DecodeClientMessage(frame)
-		if err != nil {
-			p.send(errorMessage(CodeBadMessage, err.Error()))
-			continue
-		}
-		switch m.Type {
-		case TypeSignal:
-			h.relay(p, m.Data)
-		case TypeLeave:
+		if h.handle(p, limiter, kind, frame) {
 			return true, nil
 		}
 	}
+}
+
+// readEnded reports whether the error that ended reading was a goodbye.
+func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		p.logger().Warn("frame too large")
+		return true
+	case websocket.IsCloseError(err, closeNormal, closeGoingAway):
+		return true
+	}
+	return false
+}
+
+// handle acts on one frame from the client. It reports whether the client
+// is leaving or has been put out.
+func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (leave bool) {
+	_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
+	if h.cfg.MessageBurst > 0 && !limiter.Allow() {
+		p.logger().Warn("message rate exceeded")
+		p.send(errorMessage(CodeRateLimited, "Too many messages. The connection is closed."))
+		p.stop(closePolicy, CodeRateLimited)
+		return true
+	}
+	if kind != websocket.TextMessage {
+		p.send(errorMessage(CodeBadMessage, "Only text frames holding JSON are accepted."))
+		return false
+	}
+	m, err := DecodeClientMessage(frame)
+	if err != nil {
+		p.send(errorMessage(CodeBadMessage, err.Error()))
+		return false
+	}
+	switch m.Type {
+	case TypeSignal:
+		h.relay(p, m.Data)
+	case TypeLeave:
+		return true
+	}
+	return false
 }
 
 // relay sends a signal to the other peer, wherever its connection is.
@@ -387,61 +547,9 @@ func (h *Hub) relay(p *Peer, data []byte) {
 	delivered, err := h.publish(p.room, other, msg)
 	switch {
 	case err != nil:
-		p.log.Warn("relay failed", "err", err)
+		p.logger().Warn("relay failed", "err", err)
 		p.send(errorMessage(CodeUnavailable, "The room service is unavailable; this message was not delivered."))
 	case !delivered:
 		p.send(errorMessage(CodeNoPeer, "The other person is reconnecting; this message was not delivered."))
 	}
-}
-
-// write is the connection's only writer: it sends queued frames and pings.
-// On stop it flushes the queue and sends a close frame, then gives the
-// reader a moment to see the client's answering close frame before closing
-// the socket (which ends the reader in any case).
-func (h *Hub) write(p *Peer, readerDone <-chan struct{}) {
-	ping := time.NewTicker(h.cfg.PingInterval)
-	defer ping.Stop()
-	defer p.conn.Close()
-	for {
-		select {
-		case frame := <-p.queue:
-			if err := h.writeFrame(p, frame); err != nil {
-				p.stop(closeGoingAway, "")
-				return
-			}
-		case <-ping.C:
-			if err := p.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-				p.stop(closeGoingAway, "")
-				return
-			}
-		case <-p.done:
-			h.flush(p)
-			select {
-			case <-readerDone:
-			case <-time.After(closeGrace):
-			}
-			return
-		}
-	}
-}
-
-// flush writes what is still queued, then the close frame.
-func (h *Hub) flush(p *Peer) {
-	for {
-		select {
-		case frame := <-p.queue:
-			if h.writeFrame(p, frame) != nil {
-				return
-			}
-		default:
-			msg := websocket.FormatCloseMessage(p.closeCode, p.closeText)
-			_ = p.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
-			return
-		}
-	}
-}
-
-func (h *Hub) writeFrame(p *Peer, frame []byte) error {
-	_ = p.conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	return p.conn.WriteMessage(websocket.TextMessage, frame)
 }
