@@ -316,7 +316,6 @@ func (h *Hub) session(p *Peer) {
 // seat joins the room, greets the client and makes the peer known here. It
 // returns nil if the connection was refused, and ok false if the peer was
 // seated but cannot be served (it is being stopped, with the reason told).
-//
 func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 	res, ok := h.join(conn, req)
 	if !ok {
