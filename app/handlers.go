@@ -145,9 +145,11 @@ func (h *handlers) websocket() fiber.Handler {
 		HandshakeTimeout: 10 * time.Second,
 		// Memory per idle socket: fasthttp already buffers reads from the
 		// hijacked connection (4 KiB), so the WebSocket's own read buffer
-		// can be small, and a write buffer is lent only while writing.
+		// can be small, and a write buffer is lent only while writing. That
+		// buffer holds a whole SDP, so a frame is one write system call
+		// (a frame larger than the buffer takes one per buffer's worth).
 		ReadBufferSize:  512,
-		WriteBufferSize: 1024,
+		WriteBufferSize: 8 << 10,
 		WriteBufferPool: &sync.Pool{},
 		RecoverHandler: func(conn *websocket.Conn) {
 			if r := recover(); r != nil {
