@@ -72,10 +72,15 @@ type Peer struct {
 	closeText string
 }
 
-// logger is the peer's logger. It is built on demand: logs are rare, and a
-// logger kept per connection would cost memory on every idle socket.
-func (p *Peer) logger() *slog.Logger {
-	return p.hub.log.With("room", p.hub.label(p.room), "peer", p.seatID)
+// log writes a record about this peer, with its room and seat. Nothing is
+// kept per connection for it, and nothing is computed (the room's label is
+// a keyed hash) unless the level is enabled.
+func (p *Peer) log(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !p.hub.log.Enabled(ctx, level) {
+		return
+	}
+	p.hub.log.With("room", p.hub.label(p.room), "peer", p.seatID).Log(ctx, level, msg, args...)
 }
 
 func (p *Peer) other() string {
@@ -116,7 +121,7 @@ func (p *Peer) send(frame []byte) {
 		return
 	}
 	if len(p.queue) >= p.hub.cfg.QueueSize {
-		p.logger().Warn("client too slow, disconnecting")
+		p.log(slog.LevelWarn, "client too slow, disconnecting")
 		p.stopLocked(closePolicy, "too slow")
 		return
 	}
@@ -346,12 +351,12 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 		p.stop(closeGoingAway, "server shutdown")
 		return p, false
 	case err != nil:
-		p.logger().Warn("store failed after join", "err", err)
+		p.log(slog.LevelWarn, "store failed after join", "err", err)
 		p.send(errorMessage(CodeUnavailable, refusals[CodeUnavailable]))
 		p.stop(closeTryLater, CodeUnavailable)
 		return p, false
 	}
-	p.logger().Info("joined", "alone", res.OtherID == "", "resumed", res.Resumed)
+	p.log(slog.LevelInfo, "joined", "alone", res.OtherID == "", "resumed", res.Resumed)
 	return p, true
 }
 
@@ -448,29 +453,29 @@ func (h *Hub) leave(p *Peer, goodbye bool) {
 	closing := h.closed
 	h.mu.Unlock()
 	if !h.holds(p) {
-		p.logger().Info("left: replaced")
+		p.log(slog.LevelInfo, "left: replaced")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
 	if !goodbye || closing {
 		if err := h.store.Away(ctx, p.room, p.seatID, h.cfg.SeatGrace); err != nil {
-			p.logger().Warn("could not mark seat away; it will expire", "err", err)
+			p.log(slog.LevelWarn, "could not mark seat away; it will expire", "err", err)
 		}
-		p.logger().Info("left: away")
+		p.log(slog.LevelInfo, "left: away")
 		return
 	}
 	other, err := h.store.Leave(ctx, p.room, p.seatID)
 	if err != nil {
-		p.logger().Warn("could not free seat; it will expire", "err", err)
+		p.log(slog.LevelWarn, "could not free seat; it will expire", "err", err)
 		return
 	}
 	if other != "" {
 		if _, err := h.publish(p.room, other, control(msgPeerLeft, p.seatID)); err != nil {
-			p.logger().Warn("could not tell the other peer; its maintenance will", "err", err)
+			p.log(slog.LevelWarn, "could not tell the other peer; its maintenance will", "err", err)
 		}
 	}
-	p.logger().Info("left")
+	p.log(slog.LevelInfo, "left")
 }
 
 // read handles the client's frames until the connection ends. goodbye
@@ -498,7 +503,7 @@ func (h *Hub) read(p *Peer) (goodbye bool, err error) {
 func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		p.logger().Warn("frame too large")
+		p.log(slog.LevelWarn, "frame too large")
 		return true
 	case websocket.IsCloseError(err, closeNormal, closeGoingAway):
 		return true
@@ -511,7 +516,7 @@ func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
 func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (leave bool) {
 	_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	if h.cfg.MessageBurst > 0 && !limiter.Allow() {
-		p.logger().Warn("message rate exceeded")
+		p.log(slog.LevelWarn, "message rate exceeded")
 		p.send(errorMessage(CodeRateLimited, "Too many messages. The connection is closed."))
 		p.stop(closePolicy, CodeRateLimited)
 		return true
@@ -546,7 +551,7 @@ func (h *Hub) relay(p *Peer, data []byte) {
 	delivered, err := h.publish(p.room, other, msg)
 	switch {
 	case err != nil:
-		p.logger().Warn("relay failed", "err", err)
+		p.log(slog.LevelWarn, "relay failed", "err", err)
 		p.send(errorMessage(CodeUnavailable, "The room service is unavailable; this message was not delivered."))
 	case !delivered:
 		p.send(errorMessage(CodeNoPeer, "The other person is reconnecting; this message was not delivered."))

@@ -21,11 +21,12 @@ const MaxRoomNameLen = 64
 // made of dots alone (which would read as a path). Anything else returns an
 // error wrapping ErrInvalidRoom.
 func NormalizeRoom(name string) (string, error) {
-	if !utf8.ValidString(name) {
-		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidRoom)
+	if !plainASCII(name) {
+		if !utf8.ValidString(name) {
+			return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidRoom)
+		}
+		name = fold(name)
 	}
-	// Fold, then compose again: folding can undo composition ("ǅ" → "ǆ").
-	name = settleFold(norm.NFC.String(cases.Fold().String(norm.NFC.String(name))))
 	n := utf8.RuneCountInString(name)
 	if n == 0 {
 		return "", fmt.Errorf("%w: empty", ErrInvalidRoom)
@@ -53,6 +54,26 @@ func NormalizeRoom(name string) (string, error) {
 	return name, nil
 }
 
+// plainASCII reports whether name uses only a-z, 0-9, '-', '_' and '.',
+// which folding and normalisation leave as they are. Most names are like
+// this (every random one is), and skip the costly transforms.
+func plainASCII(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fold case-folds name and composes it again (folding can undo composition:
+// "ǅ" → "ǆ").
+func fold(name string) string {
+	return settleFold(norm.NFC.String(cases.Fold().String(norm.NFC.String(name))))
+}
+
 // settleFold makes folding idempotent. For a few scripts the folder maps
 // letters back and forth: Cherokee "ꮮ" folds to "Ꮮ" and "Ꮮ" to "ꮮ", which
 // would make two names for one room (and a redirect loop between them).
@@ -61,6 +82,10 @@ func settleFold(folded string) string {
 	var b strings.Builder
 	changed := false
 	for _, r := range folded {
+		if r < utf8.RuneSelf {
+			b.WriteRune(r) // folded ASCII is stable
+			continue
+		}
 		if f := []rune(cases.Fold().String(string(r))); len(f) == 1 && f[0] < r {
 			r, changed = f[0], true
 		}

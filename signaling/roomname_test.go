@@ -82,6 +82,9 @@ func FuzzNormalizeRoom(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		if plainASCII(in) && fold(in) != in {
+			t.Fatalf("fast path differs: fold(%q) = %q", in, fold(in))
+		}
 		got, err := NormalizeRoom(in)
 		if err != nil {
 			return

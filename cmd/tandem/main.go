@@ -207,7 +207,10 @@ func turnConfig(cfg config) (turn.Config, error) {
 
 // listen opens the HTTP listener, with TLS when a certificate is configured.
 func listen(cfg config) (net.Listener, error) {
-	var lc net.ListenConfig
+	// No TCP keep-alive probes: WebSockets ping their clients, and idle
+	// HTTP connections are closed by the server's IdleTimeout. Turning
+	// them on costs each accepted connection four setsockopt calls.
+	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.addr, err)
