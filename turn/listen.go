@@ -18,7 +18,7 @@ const udpBufferSize = 4 << 20
 // clients over them by source address and port; a client always reaches
 // the same socket, hence the same pion allocation manager. Only processes
 // of the same user can join such a group of sockets.
-func listen(addr string, n int) ([]net.PacketConn, net.Listener, error) {
+func listen(addr string, n int) ([]*net.UDPConn, net.Listener, error) {
 	var udpConfig, tcpConfig net.ListenConfig
 	if n > 1 {
 		udpConfig.Control = reusePort
@@ -28,10 +28,11 @@ func listen(addr string, n int) ([]net.PacketConn, net.Listener, error) {
 		return nil, nil, fmt.Errorf("turn: listen %s: %w", addr, err)
 	}
 	for range 20 {
-		first, err := udpConfig.ListenPacket(context.Background(), "udp", addr)
+		pc, err := udpConfig.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
 		}
+		first := pc.(*net.UDPConn) // ListenPacket's documented type for "udp"
 		hostPort := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
 		tcp, err := tcpConfig.Listen(context.Background(), "tcp", hostPort)
 		if err != nil {
@@ -41,7 +42,7 @@ func listen(addr string, n int) ([]net.PacketConn, net.Listener, error) {
 			}
 			continue
 		}
-		udps := []net.PacketConn{first}
+		udps := []*net.UDPConn{first}
 		for len(udps) < n {
 			more, err := udpConfig.ListenPacket(context.Background(), "udp", hostPort)
 			if err != nil {
@@ -51,15 +52,13 @@ func listen(addr string, n int) ([]net.PacketConn, net.Listener, error) {
 				_ = tcp.Close()
 				return nil, nil, fmt.Errorf("turn: listen udp %s (socket %d): %w", hostPort, len(udps)+1, err)
 			}
-			udps = append(udps, more)
+			udps = append(udps, more.(*net.UDPConn))
 		}
 		for _, u := range udps {
 			// The default ~200 KB receive buffer overflows, and drops
 			// datagrams, long before the server runs out of CPU.
-			if uc, ok := u.(*net.UDPConn); ok {
-				_ = uc.SetReadBuffer(udpBufferSize)
-				_ = uc.SetWriteBuffer(udpBufferSize)
-			}
+			_ = u.SetReadBuffer(udpBufferSize)
+			_ = u.SetWriteBuffer(udpBufferSize)
 		}
 		return udps, tcp, nil
 	}

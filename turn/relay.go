@@ -32,6 +32,7 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		return nil, nil, err
 	}
 	gc := &guardedConn{PacketConn: conn, self: g.self, minPort: g.inner.MinPort, maxPort: g.inner.MaxPort}
+	gc.udp, _ = conn.(*net.UDPConn)
 	if g.maxBitrate > 0 {
 		bytesPerSec := g.maxBitrate / 8
 		burst := max(bytesPerSec/4, 64<<10) // a quarter second, at least one big burst of packets
@@ -60,11 +61,16 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 //   - closes itself at the maximum allocation lifetime.
 type guardedConn struct {
 	net.PacketConn
+	// Static after construction.
+	udp              *net.UDPConn // PacketConn, when it is one (always, but in tests)
 	self             netip.Addr
 	minPort, maxPort uint16
 	out, in          *rate.Limiter // nil: no cap
 	expiry           *time.Timer   // nil: no cap
 	closeOnce        sync.Once
+
+	// Owned by the reading goroutine (pion/turn has one per allocation).
+	peers addrCache
 }
 
 func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
@@ -82,11 +88,24 @@ func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		n, addr, err := c.readFrom(p)
 		if err != nil || c.in == nil || c.in.AllowN(time.Now(), n) {
 			return n, addr, err
 		}
 	}
+}
+
+// readFrom reads a datagram, without allocating its source address when
+// the socket is a UDPConn.
+func (c *guardedConn) readFrom(p []byte) (int, net.Addr, error) {
+	if c.udp == nil {
+		return c.PacketConn.ReadFrom(p)
+	}
+	n, ap, err := c.udp.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, c.peers.get(ap), nil
 }
 
 func (c *guardedConn) Close() error {

@@ -206,7 +206,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	// One config per UDP socket: pion drains each with its own goroutine.
 	packetConns := make([]turn.PacketConnConfig, len(udps))
 	for i, u := range udps {
-		packetConns[i] = turn.PacketConnConfig{PacketConn: u, RelayAddressGenerator: relays(), PermissionHandler: permit}
+		packetConns[i] = turn.PacketConnConfig{PacketConn: newListenerConn(u), RelayAddressGenerator: relays(), PermissionHandler: permit}
 	}
 
 	ts, err := turn.NewServer(turn.ServerConfig{

@@ -1,0 +1,80 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+)
+
+// addrCacheMax bounds an addrCache. A socket sees a handful of sources (a
+// relay its peers, a listener its clients); a flood of spoofed sources
+// only makes the cache start over.
+const addrCacheMax = 1024
+
+// addrCache hands out one *net.UDPAddr per source address, so that reading
+// a datagram allocates nothing once its source is known. pion/turn takes
+// each datagram's source as a net.Addr and only compares and copies it; no
+// one modifies the addresses handed out.
+//
+// The IP is always 16 bytes long (IPv4 in its IPv4-mapped form, as a
+// dual-stack socket reports it): pion/turn keys allocations by the 16-byte
+// form, and converting a 4-byte IP allocates on every packet.
+//
+// An addrCache is owned by the one goroutine that reads its socket.
+type addrCache struct {
+	last     netip.AddrPort
+	lastAddr *net.UDPAddr
+	m        map[netip.AddrPort]*net.UDPAddr
+}
+
+func (c *addrCache) get(ap netip.AddrPort) *net.UDPAddr {
+	if c.lastAddr != nil && ap == c.last {
+		return c.lastAddr
+	}
+	a, ok := c.m[ap]
+	if !ok {
+		if c.m == nil || len(c.m) >= addrCacheMax {
+			c.m = make(map[netip.AddrPort]*net.UDPAddr)
+		}
+		a = udpAddr(ap)
+		c.m[ap] = a
+	}
+	c.last, c.lastAddr = ap, a
+	return a
+}
+
+// udpAddr converts ap to a *net.UDPAddr with a 16-byte IP.
+func udpAddr(ap netip.AddrPort) *net.UDPAddr {
+	ip := ap.Addr().As16()
+	return &net.UDPAddr{IP: ip[:], Port: int(ap.Port()), Zone: ap.Addr().Zone()}
+}
+
+// listenerConn is a TURN listening socket as pion/turn reads it: one
+// goroutine calls ReadFrom in a loop, and many write.
+type listenerConn struct {
+	*net.UDPConn
+	// Static after construction.
+	laddr *net.UDPAddr
+	// Owned by the reading goroutine.
+	addrs addrCache
+}
+
+func newListenerConn(c *net.UDPConn) *listenerConn {
+	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr)}
+	if ap := l.laddr.AddrPort(); ap.IsValid() {
+		l.laddr = udpAddr(ap)
+	}
+	return l
+}
+
+// LocalAddr is the socket's address, with a 16-byte IP (see addrCache).
+// pion/turn asks for it on every datagram.
+func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
+
+// ReadFrom reads a datagram without allocating its source address.
+func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, ap, err := l.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, l.addrs.get(ap), nil
+}
