@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pion/turn/v5"
-	"golang.org/x/time/rate"
 )
 
 // relayGenerator hands out UDP relay sockets inside the configured port range
@@ -36,8 +35,8 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if g.maxBitrate > 0 {
 		bytesPerSec := g.maxBitrate / 8
 		burst := max(bytesPerSec/4, 64<<10) // a quarter second, at least one big burst of packets
-		gc.out = rate.NewLimiter(rate.Limit(bytesPerSec), burst)
-		gc.in = rate.NewLimiter(rate.Limit(bytesPerSec), burst)
+		gc.out = newPolicer(bytesPerSec, burst)
+		gc.in = newPolicer(bytesPerSec, burst)
 	}
 	if g.maxLifetime > 0 {
 		gc.expiry = time.AfterFunc(g.maxLifetime, func() { _ = gc.Close() })
@@ -65,8 +64,8 @@ type guardedConn struct {
 	udp              *net.UDPConn // PacketConn, when it is one (always, but in tests)
 	self             netip.Addr
 	minPort, maxPort uint16
-	out, in          *rate.Limiter // nil: no cap
-	expiry           *time.Timer   // nil: no cap
+	out, in          *policer    // nil: no cap
+	expiry           *time.Timer // nil: no cap
 	closeOnce        sync.Once
 
 	// Owned by the reading goroutine (pion/turn has one per allocation).
@@ -80,7 +79,7 @@ func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			return 0, fmt.Errorf("%w: %s", ErrForbiddenPeer, addr)
 		}
 	}
-	if c.out != nil && !c.out.AllowN(time.Now(), len(p)) {
+	if c.out != nil && !c.out.allow(len(p)) {
 		return len(p), nil // over the cap: dropped, as a policer does
 	}
 	return c.PacketConn.WriteTo(p, addr)
@@ -89,7 +88,7 @@ func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.readFrom(p)
-		if err != nil || c.in == nil || c.in.AllowN(time.Now(), n) {
+		if err != nil || c.in == nil || c.in.allow(n) {
 			return n, addr, err
 		}
 	}

@@ -75,16 +75,27 @@ func BenchmarkPeerPolicy(b *testing.B) {
 }
 
 // BenchmarkGuardedWrite is the per-packet check every relayed datagram
-// passes on its way to a peer (the own-address guard, no bitrate cap).
+// passes on its way to a peer: the own-address guard, without and with the
+// bitrate policer (a cap it never reaches, so every datagram passes).
 func BenchmarkGuardedWrite(b *testing.B) {
-	c := &guardedConn{PacketConn: discardConn{}, self: netip.MustParseAddr("203.0.113.10"), minPort: 49152, maxPort: 65535}
-	to := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}
-	p := make([]byte, 1200)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.WriteTo(p, to); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		out  *policer
+	}{
+		{"uncapped", nil},
+		{"capped", newPolicer(maxPolicedRate, maxPolicedRate)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := &guardedConn{PacketConn: discardConn{}, self: netip.MustParseAddr("203.0.113.10"), minPort: 49152, maxPort: 65535, out: tc.out}
+			to := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}
+			p := make([]byte, 1200)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.WriteTo(p, to); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
