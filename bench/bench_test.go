@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -30,13 +32,17 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestSignalFrame(t *testing.T) {
-	for _, size := range []int{128, 1024, 4096} {
-		f := signalFrame(size)
-		if len(f) != size {
-			t.Errorf("signalFrame(%d) is %d bytes", size, len(f))
+	for _, tc := range []struct {
+		size     int
+		socketIO bool
+	}{{128, false}, {1024, false}, {4096, false}, {128, true}, {1024, true}} {
+		size := tc.size
+		f := signalFrame(size, tc.socketIO)
+		if len(f) != size || !json.Valid(f[bytes.IndexAny(f, "[{"):]) {
+			t.Errorf("signalFrame(%d, %v) is %d bytes: %.60s", size, tc.socketIO, len(f), f)
 		}
 		r := &relayRun{step: 7, lat: make([]time.Duration, 1)}
-		key := len(`{"type":"signal","data":`) + len(keyMarker)
+		key := bytes.Index(f, keyMarker) + len(keyMarker)
 		putHex(f[key:key+4], 7)
 		putHex(f[key+4:key+12], 4)
 		putHex(f[key+12:key+28], uint64(time.Second))

@@ -63,6 +63,10 @@ type SignalConfig struct {
 	Settle time.Duration
 	// Timeout bounds the whole run. Default 5 minutes.
 	Timeout time.Duration
+	// Protocol is what the server speaks: ProtocolTandem (default) or
+	// ProtocolSocketIO, the classic socket.io signaling server's events,
+	// for side-by-side runs.
+	Protocol string
 	// Progress receives a line per phase; nil discards them.
 	Progress io.Writer
 }
@@ -90,6 +94,9 @@ func (c SignalConfig) withDefaults() SignalConfig {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Minute
+	}
+	if c.Protocol == "" {
+		c.Protocol = ProtocolTandem
 	}
 	return c
 }
@@ -157,6 +164,9 @@ func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 	if cfg.Pairs <= 0 {
 		return nil, errors.New("bench: Pairs must be positive")
 	}
+	if cfg.Protocol != ProtocolTandem && cfg.Protocol != ProtocolSocketIO {
+		return nil, fmt.Errorf("bench: unknown protocol %q", cfg.Protocol)
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
@@ -174,7 +184,11 @@ func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 		}
 		wsBases[1] = "ws://" + peer.Host + "/ws/"
 	}
-	pool := newClientPool(2*cfg.Pairs, cfg.MessageSize)
+	if cfg.Protocol == ProtocolSocketIO {
+		wsBases[0] = "ws://" + base.Host + socketIOPath
+		wsBases[1] = wsBases[0]
+	}
+	pool := newClientPool(2*cfg.Pairs, cfg.MessageSize, cfg.Protocol)
 	defer pool.close()
 	log.printf("joining %d pairs (%d sockets) from %d source address(es), rate %s, %d in flight",
 		cfg.Pairs, 2*cfg.Pairs, cfg.SourceAddrs, rateText(cfg.JoinRate), cfg.Concurrency)
@@ -310,6 +324,7 @@ const keyLen = 4 + 8 + 16
 type clientPool struct {
 	clients  []*sigClient // by index; nil when the join failed
 	msgSize  int
+	socketIO bool      // the server speaks socket.io, not Tandem's protocol
 	base     time.Time // send times count from here (monotonic)
 	run      atomic.Pointer[relayRun]
 	drops    atomic.Int64 // connections lost while not closing
@@ -319,12 +334,14 @@ type clientPool struct {
 	firstErr error // guarded by mu
 }
 
-func newClientPool(n, msgSize int) *clientPool {
-	return &clientPool{clients: make([]*sigClient, n), msgSize: msgSize, base: time.Now()}
+func newClientPool(n, msgSize int, protocol string) *clientPool {
+	return &clientPool{clients: make([]*sigClient, n), msgSize: msgSize, base: time.Now(),
+		socketIO: protocol == ProtocolSocketIO}
 }
 
 // sigClient is one WebSocket client.
 type sigClient struct {
+	wmu     sync.Mutex // one writer at a time: senders, and socket.io pongs
 	conn    *websocket.Conn
 	created bool        // alone in the room at join: it must be told peer-joined
 	told    atomic.Bool // it got peer-joined
@@ -363,8 +380,8 @@ func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBases [2]stri
 						return
 					}
 				}
-				room := wsBases[i%2] + "bench-" + run + "-" + strconv.Itoa(i/2)
-				d, err := p.dial(ctx, dialers[i%len(dialers)], room, i)
+				room := "bench-" + run + "-" + strconv.Itoa(i/2)
+				d, err := p.dial(ctx, dialers[i%len(dialers)], wsBases[i%2], room, i)
 				if err != nil {
 					p.setErr(err)
 					continue
@@ -388,28 +405,45 @@ func (p *clientPool) join(ctx context.Context, cfg SignalConfig, wsBases [2]stri
 }
 
 // dial opens client i and waits for its created or joined.
-func (p *clientPool) dial(ctx context.Context, d *websocket.Dialer, roomURL string, i int) (time.Duration, error) {
+func (p *clientPool) dial(ctx context.Context, d *websocket.Dialer, wsBase, room string, i int) (time.Duration, error) {
 	t0 := time.Now()
-	conn, _, err := d.DialContext(ctx, roomURL, nil)
-	if err != nil {
-		return 0, fmt.Errorf("bench: dial %s: %w", roomURL, err)
+	target := wsBase + room
+	if p.socketIO {
+		target = wsBase
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, hello, err := conn.ReadMessage()
+	conn, _, err := d.DialContext(ctx, target, nil)
+	if err != nil {
+		return 0, fmt.Errorf("bench: dial %s: %w", target, err)
+	}
+	created, err := p.hello(conn, room)
 	lat := time.Since(t0)
 	if err != nil {
 		_ = conn.Close()
-		return 0, fmt.Errorf("bench: read hello: %w", err)
+		return 0, err
 	}
-	if !bytes.HasPrefix(hello, []byte(`{"type":"created"`)) && !bytes.HasPrefix(hello, []byte(`{"type":"joined"`)) {
-		_ = conn.Close()
-		return 0, fmt.Errorf("bench: hello is %.80s", hello)
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	c := &sigClient{conn: conn, created: bytes.HasPrefix(hello, []byte(`{"type":"created"`))}
+	c := &sigClient{conn: conn, created: created}
 	p.clients[i] = c
 	p.readers.Go(func() { p.read(i, c) })
 	return lat, nil
+}
+
+// hello waits for the server's created or joined.
+func (p *clientPool) hello(conn *websocket.Conn, room string) (created bool, err error) {
+	if p.socketIO {
+		return socketIOJoin(conn, room)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer conn.SetReadDeadline(time.Time{})
+	_, hello, err := conn.ReadMessage()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("bench: read hello: %w", err)
+	case bytes.HasPrefix(hello, []byte(`{"type":"created"`)):
+		return true, nil
+	case bytes.HasPrefix(hello, []byte(`{"type":"joined"`)):
+		return false, nil
+	}
+	return false, fmt.Errorf("bench: hello is %.80s", hello)
 }
 
 func (p *clientPool) setErr(err error) {
@@ -431,8 +465,14 @@ func (p *clientPool) read(i int, c *sigClient) {
 			}
 			return
 		}
-		if bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)) {
+		switch {
+		case bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)), bytes.HasPrefix(frame, []byte(`42["join"`)):
 			c.told.Store(true)
+		case p.socketIO && bytes.Equal(frame, []byte("2")):
+			c.wmu.Lock()
+			_ = c.conn.WriteMessage(websocket.TextMessage, []byte("3"))
+			c.wmu.Unlock()
+			continue
 		}
 		if r := p.run.Load(); r != nil {
 			r.receive(i, frame, time.Since(p.base))
@@ -558,7 +598,7 @@ func (p *clientPool) relay(ctx context.Context, senders []int, rate int, dur tim
 // send writes n messages over dur, round robin over clients, paced every
 // millisecond, and returns how many it wrote.
 func (p *clientPool) send(ctx context.Context, clients []int, n int, dur time.Duration, step uint16) int {
-	frame := signalFrame(p.msgSize)
+	frame := signalFrame(p.msgSize, p.socketIO)
 	key := bytes.Index(frame, keyMarker) + len(keyMarker)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -576,7 +616,11 @@ func (p *clientPool) send(ctx context.Context, clients []int, n int, dur time.Du
 			putHex(frame[key:key+4], uint64(step))
 			putHex(frame[key+4:key+12], uint64(i))
 			putHex(frame[key+12:key+28], uint64(time.Since(p.base)))
-			if err := p.clients[i].conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+			c := p.clients[i]
+			c.wmu.Lock()
+			err := c.conn.WriteMessage(websocket.TextMessage, frame)
+			c.wmu.Unlock()
+			if err != nil {
 				p.setErr(fmt.Errorf("bench: send: %w", err))
 			}
 		}
@@ -585,9 +629,13 @@ func (p *clientPool) send(ctx context.Context, clients []int, n int, dur time.Du
 }
 
 // signalFrame is a client signal message of exactly size bytes (at least
-// the minimum that holds the key), with its key zeroed.
-func signalFrame(size int) []byte {
-	const head, tail = `{"type":"signal","data":{"k":"`, `"}}`
+// the minimum that holds the key), with its key zeroed: Tandem's signal,
+// or the socket.io server's 'message' event.
+func signalFrame(size int, socketIO bool) []byte {
+	head, tail := `{"type":"signal","data":{"k":"`, `"}}`
+	if socketIO {
+		head, tail = `42["message",{"k":"`, `"}]`
+	}
 	keyPart := strings.Repeat("0", keyLen) + `","p":"`
 	pad := max(0, size-len(head)-len(keyPart)-len(tail))
 	b := make([]byte, 0, len(head)+len(keyPart)+pad+len(tail))

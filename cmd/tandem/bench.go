@@ -120,6 +120,7 @@ func benchSignal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts, e.g. \"-pprof 127.0.0.1:6060\"")
 	var cfg bench.SignalConfig
 	fs.StringVar(&cfg.PeerURL, "peer-url", "", "base URL of a second instance sharing rooms with -url through Redis: the second client of each room joins there")
+	fs.StringVar(&cfg.Protocol, "protocol", bench.ProtocolTandem, "what the server at -url speaks: tandem, or socketio (the classic socket.io signaling server, for side-by-side runs)")
 	fs.IntVar(&cfg.Pairs, "pairs", 1000, "rooms, two WebSocket clients each")
 	fs.IntVar(&cfg.JoinRate, "join-rate", 2000, "joins per second while connecting; 0: unpaced")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "joins in flight at most")
