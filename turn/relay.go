@@ -39,7 +39,7 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		gc.in = newPolicer(bytesPerSec, burst)
 	}
 	if g.maxLifetime > 0 {
-		gc.expiry = time.AfterFunc(g.maxLifetime, func() { _ = gc.Close() })
+		gc.expiry = time.AfterFunc(g.maxLifetime, func() { _ = gc.closeConn() })
 	}
 	return gc, addr, nil
 }
@@ -66,7 +66,9 @@ type guardedConn struct {
 	minPort, maxPort uint16
 	out, in          *policer    // nil: no cap
 	expiry           *time.Timer // nil: no cap
-	closeOnce        sync.Once
+
+	closeOnce sync.Once
+	closeErr  error // written once, inside closeOnce
 
 	// Owned by the reading goroutine (pion/turn has one per allocation).
 	peers addrCache
@@ -108,12 +110,16 @@ func (c *guardedConn) readFrom(p []byte) (int, net.Addr, error) {
 }
 
 func (c *guardedConn) Close() error {
-	var err error
-	c.closeOnce.Do(func() {
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
-		err = c.PacketConn.Close()
-	})
-	return err
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	return c.closeConn()
+}
+
+// closeConn closes the socket once. The expiry timer calls it rather than
+// Close, which reads c.expiry: the timer may fire before AllocatePacketConn
+// has stored it.
+func (c *guardedConn) closeConn() error {
+	c.closeOnce.Do(func() { c.closeErr = c.PacketConn.Close() })
+	return c.closeErr
 }
