@@ -55,11 +55,12 @@ type listenerConn struct {
 	// Static after construction.
 	laddr *net.UDPAddr
 	// Owned by the reading goroutine.
+	batch *batchReader // nil: one datagram per system call
 	addrs addrCache
 }
 
 func newListenerConn(c *net.UDPConn) *listenerConn {
-	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr)}
+	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), batch: newBatchReader(c, listenerBatch)}
 	if ap := l.laddr.AddrPort(); ap.IsValid() {
 		l.laddr = udpAddr(ap)
 	}
@@ -72,7 +73,14 @@ func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
 
 // ReadFrom reads a datagram without allocating its source address.
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := l.ReadFromUDPAddrPort(p)
+	var n int
+	var ap netip.AddrPort
+	var err error
+	if l.batch != nil {
+		n, ap, err = l.batch.read(p)
+	} else {
+		n, ap, err = l.ReadFromUDPAddrPort(p)
+	}
 	if err != nil {
 		return n, nil, err
 	}
