@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -260,11 +261,30 @@ func (s *RedisStore) Away(ctx context.Context, room, seatID string, grace time.D
 		seatID, nowMillis(), grace.Milliseconds(), s.instance, "away").Err())
 }
 
-// Maintain renews every held seat in one pipeline.
+// maintainBatch is how many seats one renewal pipeline carries. Each
+// pipeline gets the client's read timeout of its own: an instance holding
+// 16,000 seats on a busy machine would otherwise need all their replies
+// within one second, and lose its leases when it cannot.
+const maintainBatch = 500
+
+// Maintain renews every held seat, in pipelines of maintainBatch.
 func (s *RedisStore) Maintain(ctx context.Context, held []SeatRef) ([]SeatState, error) {
 	if len(held) == 0 {
 		return nil, unavailable(s.client.Ping(ctx).Err())
 	}
+	states := make([]SeatState, 0, len(held))
+	for batch := range slices.Chunk(held, maintainBatch) {
+		got, err := s.renew(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, got...)
+	}
+	return states, nil
+}
+
+// renew renews the leases of held in one pipeline.
+func (s *RedisStore) renew(ctx context.Context, held []SeatRef) ([]SeatState, error) {
 	run := func() ([]redis.Cmder, error) {
 		pipe := s.client.Pipeline()
 		now, ttl := nowMillis(), s.leaseTTL.Milliseconds()

@@ -231,3 +231,50 @@ func TestPeerJoinedDuringJoin(t *testing.T) {
 		}
 	})
 }
+
+// TestMaintainManySeats renews more seats than one Redis pipeline carries
+// and checks each seat's state comes back in order, the freed ones too.
+func TestMaintainManySeats(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		store := be.newStore(t)
+		ctx := context.Background()
+		const rooms = 1200 // seats: 2 per room, over several batches
+		var held []SeatRef
+		for i := range rooms {
+			room := fmt.Sprintf("room-%d", i)
+			for range 2 {
+				res, err := store.Join(ctx, room, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, SeatRef{Room: room, SeatID: res.SeatID})
+			}
+		}
+		// Free the first seat of the last room: its partner is alone now.
+		last := len(held) - 2
+		if _, err := store.Leave(ctx, held[last].Room, held[last].SeatID); err != nil {
+			t.Fatal(err)
+		}
+		states, err := store.Maintain(ctx, held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(states) != len(held) {
+			t.Fatalf("%d states for %d seats", len(states), len(held))
+		}
+		for i, st := range states {
+			var want SeatState
+			switch i {
+			case last:
+				want = SeatState{}
+			case last + 1:
+				want = SeatState{Exists: true}
+			default:
+				want = SeatState{Exists: true, OtherID: held[i^1].SeatID}
+			}
+			if st != want {
+				t.Fatalf("seat %d: %+v, want %+v", i, st, want)
+			}
+		}
+	})
+}
