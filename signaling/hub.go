@@ -243,7 +243,9 @@ func (h *Hub) maintain() {
 		}
 		h.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout+time.Duration(len(refs))*time.Microsecond*20)
+		// A renewal costs Redis ~20 µs a seat; allow five times that, so a
+		// busy machine with many seats still renews within the lease.
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout+time.Duration(len(refs))*100*time.Microsecond)
 		err := h.store.Ready(ctx)
 		if h.storeDown.Swap(err != nil) != (err != nil) {
 			h.log.Warn("room store readiness changed", "ready", err == nil, "err", err)
