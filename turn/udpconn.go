@@ -55,12 +55,11 @@ type listenerConn struct {
 	// Static after construction.
 	laddr *net.UDPAddr
 	// Owned by the reading goroutine.
-	batch *batchReader // nil: one datagram per system call
 	addrs addrCache
 }
 
 func newListenerConn(c *net.UDPConn) *listenerConn {
-	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), batch: newBatchReader(c, listenerBatch)}
+	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr)}
 	if ap := l.laddr.AddrPort(); ap.IsValid() {
 		l.laddr = udpAddr(ap)
 	}
@@ -73,14 +72,7 @@ func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
 
 // ReadFrom reads a datagram without allocating its source address.
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	var n int
-	var ap netip.AddrPort
-	var err error
-	if l.batch != nil {
-		n, ap, err = l.batch.read(p)
-	} else {
-		n, ap, err = l.ReadFromUDPAddrPort(p)
-	}
+	n, ap, err := l.ReadFromUDPAddrPort(p)
 	if err != nil {
 		return n, nil, err
 	}
