@@ -176,27 +176,39 @@ func (p *Peer) wakeLocked() {
 	}
 }
 
-// next hands the writer its next job: a frame, a ping, or (when the queue is
-// empty) whether to close. An idle writer is told to exit, and forgotten.
-func (p *Peer) next() (frame []byte, ping, stopping bool) {
+// A writer's job, as next hands it out.
+type job uint8
+
+const (
+	jobIdle  job = iota // nothing queued: the writer exits, and is forgotten
+	jobFrame            // write the frame
+	jobPing             // send a ping
+	jobClose            // stopped and flushed: send the close frame, close
+)
+
+// next hands the writer its next job.
+func (p *Peer) next() (job, []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.pingDue:
 		p.pingDue = false
-		return nil, true, false
+		return jobPing, nil
 	case len(p.queue) > 0:
-		frame = p.queue[0]
+		frame := p.queue[0]
 		p.queue[0] = nil
 		p.queue = p.queue[1:]
 		if len(p.queue) == 0 {
-			p.queue = nil // drop a backing array grown by a burst
+			// Drop a backing array grown by a burst, and the frames that
+			// slots still holds if a burst moved the queue off it.
+			p.queue, p.slots = nil, [2][]byte{}
 		}
-		return frame, false, false
-	case !p.stopping:
-		p.writing = false
+		return jobFrame, frame
+	case p.stopping:
+		return jobClose, nil
 	}
-	return nil, false, p.stopping
+	p.writing = false
+	return jobIdle, nil
 }
 
 // write is the connection's writer while there is work: it sends queued
@@ -206,15 +218,17 @@ func (p *Peer) next() (frame []byte, ping, stopping bool) {
 func (p *Peer) write() {
 	timeout := p.hub.cfg.WriteTimeout
 	for {
-		frame, ping, stopping := p.next()
+		j, frame := p.next()
 		var err error
-		switch {
-		case frame != nil:
+		switch j {
+		case jobIdle:
+			return
+		case jobFrame:
 			_ = p.conn.SetWriteDeadline(time.Now().Add(timeout))
 			err = p.conn.WriteMessage(websocket.TextMessage, frame)
-		case ping:
+		case jobPing:
 			err = p.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout))
-		case stopping:
+		case jobClose:
 			msg := websocket.FormatCloseMessage(p.closeCode, p.closeText)
 			_ = p.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout))
 			select {
@@ -223,8 +237,6 @@ func (p *Peer) write() {
 			}
 			p.closeConn()
 			return
-		default:
-			return // idle
 		}
 		if err != nil {
 			// The connection is broken: nothing more can be written.
@@ -268,13 +280,18 @@ func (h *Hub) Serve(conn Conn, req JoinRequest) {
 	if p == nil {
 		return
 	}
+	// Deferred, so that even a panic (recovered by the WebSocket handler)
+	// leaves no peer registered and no writer on a connection the handler
+	// has given back.
+	defer func() {
+		h.release(p)
+		p.stop(closeNormal, "")
+		close(p.readerDone)
+		<-p.closed
+	}()
 	if ok {
 		h.session(p)
 	}
-	h.release(p)
-	p.stop(closeNormal, "")
-	close(p.readerDone)
-	<-p.closed
 }
 
 // enter admits a connection to the hub, or refuses it (shutting down, or
