@@ -49,7 +49,8 @@ type JoinRequest struct {
 // Peer is one connected client. Its methods only enqueue: a writer
 // goroutine does the writing, one at a time. It runs only while there is
 // something to write and exits when the queue is empty, so an idle
-// connection costs no goroutine, channel or ticker beyond its reader.
+// connection holds one goroutine (its reader), not two, and its pings come
+// from a timer rather than a ticker in a goroutine of its own.
 type Peer struct {
 	// Static after construction (seatID: after join, before anyone else
 	// can see the peer).
@@ -66,7 +67,7 @@ type Peer struct {
 	slots     [2][]byte  // queue's storage while short: no allocation per message
 	pingDue   bool       // the ping timer fired: the writer sends a ping
 	ping      *time.Timer
-	writing   bool // a writer goroutine is running (and stays true once stopping is written)
+	writing   bool // a writer is running; once stopping, it stays true, so no other starts
 	stopping  bool // stop was called: flush, send the close frame, close conn
 	closeCode int
 	closeText string
