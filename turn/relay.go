@@ -102,11 +102,7 @@ func (c *guardedConn) readFrom(p []byte) (int, net.Addr, error) {
 	if c.udp == nil {
 		return c.PacketConn.ReadFrom(p)
 	}
-	n, ap, err := c.udp.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	return n, c.peers.get(ap), nil
+	return c.peers.read(c.udp, p)
 }
 
 func (c *guardedConn) Close() error {

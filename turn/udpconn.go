@@ -42,6 +42,15 @@ func (c *addrCache) get(ap netip.AddrPort) *net.UDPAddr {
 	return a
 }
 
+// read reads a datagram from conn and gives its source from the cache.
+func (c *addrCache) read(conn *net.UDPConn, p []byte) (int, net.Addr, error) {
+	n, ap, err := conn.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, c.get(ap), nil
+}
+
 // udpAddr converts ap to a *net.UDPAddr with a 16-byte IP.
 func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 	ip := ap.Addr().As16()
@@ -72,9 +81,5 @@ func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
 
 // ReadFrom reads a datagram without allocating its source address.
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := l.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	return n, l.addrs.get(ap), nil
+	return l.addrs.read(l.UDPConn, p)
 }
