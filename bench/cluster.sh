@@ -5,18 +5,10 @@
 # after `go build -o tandem ./cmd/tandem`; needs redis-server. Everything it
 # starts listens on 127.0.0.1 and is stopped by PID at the end.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 BIN=${BIN:-./tandem}
 ARGS=${ARGS:-"-pairs 1000 -rate 5000 -steps 2000,5000,10000,20000 -step-duration 3s -refine 1 -timeout 3m"}
-FLAGS="-log-level warn -max-conns-per-ip -1 -joins-per-ip-per-minute -1 -message-burst -1 -max-conns -1 -max-rooms -1 -turn-secret bench"
-
-# free_port prints a TCP port nothing listens on now.
-free_port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-30000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -31,7 +23,7 @@ start() { # start NAME EXTRA_FLAGS...: runs an instance, sets ${NAME}_url and ${
   local name=$1; shift
   local port; port=$(free_port)
   # shellcheck disable=SC2086
-  "$BIN" $FLAGS -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" "$@" 2>"/tmp/tandem-cluster-$name.log" &
+  "$BIN" $SERVER_FLAGS -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" "$@" 2>"/tmp/tandem-cluster-$name.log" &
   pids+=($!)
   printf -v "${name}_url" 'http://127.0.0.1:%s' "$port"
   printf -v "${name}_pid" '%s' "$!"

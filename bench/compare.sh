@@ -14,6 +14,8 @@
 # on a free port; it is started for each of its runs and stopped by its PID.
 # Tandem is this repository's build, started by `tandem bench turn` itself.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 PAIRS=${1:-3}
@@ -32,19 +34,6 @@ fi
 
 BIN="$OUT/tandem"
 go build -o "$BIN" ./cmd/tandem
-
-# free_port prints a port free on 127.0.0.1 for UDP and TCP, outside the
-# relay range 49152-65535 and the ephemeral range.
-free_port() {
-  for p in $(shuf -i 20000-30000 -n 100); do
-    if ! ss -Hlnu "sport = :$p" | grep -q . && ! ss -Hlnt "sport = :$p" | grep -q .; then
-      echo "$p"
-      return 0
-    fi
-  done
-  echo "compare: no free port" >&2
-  return 1
-}
 
 COTURN_PID=""
 stop_coturn() {

@@ -21,30 +21,22 @@
 # /tmp/tandem-fifty-*.log. Everything listens on 127.0.0.1,
 # every wait is bounded, and every process it starts is stopped by PID on exit.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 BIN=${BIN:-./tandem}
 PAIRS=${PAIRS:-25000}         # rooms in all, split over the three clients
 JOIN_RATE=${JOIN_RATE:-150}   # joins per second of each client process
 SETTLE=${SETTLE:-60}          # seconds each client holds its sockets after joining
-FLAGS="-log-level warn -max-conns-per-ip -1 -joins-per-ip-per-minute -1 -message-burst -1 -max-conns -1 -max-rooms -1 -turn-secret bench"
 N=3
 # Priorities and pace: every instance renews the Redis leases of all its
-# seats every 2 s in one pipeline (~16,700 scripts) whose replies it reads
-# with a 1 s timeout; a seat whose renewals do not reach Redis for 20 s
-# expires and its socket is closed. With seven busy processes on two cores,
-# faster joins (1000/s per client) starved that pipeline and lost thousands of
+# seats (~16,700) every 2 s, in pipelines of 500; a seat whose renewals do
+# not reach Redis for 20 s expires and its socket is closed. With seven busy
+# processes on two cores, faster joins (1000/s per client, when renewal was
+# one pipeline with a 1 s timeout) starved renewal and lost thousands of
 # sockets, so Redis (nice 0) comes first, the instances next (nice 3), the
 # load generators last (nice 10), and joins are slow (150/s per client). The
 # warnings printed at the end show how many renewal rounds still timed out.
 tmp=$(mktemp -d /tmp/tandem-fifty.XXXXXX)
-
-# free_port prints a TCP port nothing listens on now.
-free_port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-30000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 # wait_port PORT: waits up to 10 s for something to listen on PORT.
 wait_port() {
@@ -93,7 +85,7 @@ port=() pid=() idle=()
 for k in $(seq 0 $((N - 1))); do
   port[k]=$(free_port)
   # shellcheck disable=SC2086
-  nice -n 3 "$BIN" $FLAGS -redis "$redis_url" -addr "127.0.0.1:${port[k]}" -turn-addr "127.0.0.1:$(free_port)" \
+  nice -n 3 "$BIN" $SERVER_FLAGS -redis "$redis_url" -addr "127.0.0.1:${port[k]}" -turn-addr "127.0.0.1:$(free_port)" \
     2>"/tmp/tandem-fifty-instance$k.log" &
   pids+=($!)
   pid[k]=$!

@@ -8,6 +8,8 @@
 # runs `npm ci` in a copy of the reference server when it has no
 # node_modules. Everything listens on 127.0.0.1 and is stopped by PID.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-3}
 BIN=${BIN:-./tandem}
 REF=${SOCKETIO_REF:-../shared/baselines/socketio-ref}
@@ -19,14 +21,6 @@ cleanup() { [ -z "$sio_pid" ] || kill "$sio_pid" 2>/dev/null || true; wait 2>/de
 trap cleanup EXIT
 cp -r "$REF" "$work/ref"
 [ -d "$work/ref/node_modules" ] || (cd "$work/ref" && npm ci --no-audit --no-fund >/dev/null)
-
-free_port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-30000 -n 1)
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
 
 max_rate() { sed -n 's/^max clean rate *\([0-9]*\) msg\/s.*/\1/p' "$1"; }
 
