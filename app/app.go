@@ -67,6 +67,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 		TrustedProxies:          cfg.TrustedProxies,
 		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
 		EnableIPValidation:      true,
+		// A WebSocket keeps what fasthttp holds when it is upgraded. With
+		// this, that excludes the 4 KiB read buffer, released as soon as a
+		// request has been read.
+		ReduceMemoryUsage: true,
 	})
 	app.Use(securityHeaders)
 	app.Use(compress.New(compress.Config{
@@ -103,8 +107,14 @@ func (h *handlers) error(c *fiber.Ctx, err error) error {
 
 // securityHeaders sets the headers every response carries: no inline code,
 // no framing, no referrer (room names must not leak to other sites), and
-// camera, microphone and screen capture for this origin only.
+// camera, microphone and screen capture for this origin only. A WebSocket
+// upgrade (101) gets none: they mean nothing there, and fasthttp keeps an
+// upgraded connection's response headers as long as the connection lasts.
 func securityHeaders(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Response().StatusCode() == fiber.StatusSwitchingProtocols {
+		return err
+	}
 	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"media-src 'self' blob: mediastream:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	c.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
@@ -112,7 +122,7 @@ func securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Cross-Origin-Opener-Policy", "same-origin")
-	return c.Next()
+	return err
 }
 
 func proxyHeader(trusted []string) string {

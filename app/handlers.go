@@ -143,11 +143,11 @@ func (h *handlers) websocket() fiber.Handler {
 		// Origins are checked in checkUpgrade, against the request's own host.
 		Origins:          []string{"*"},
 		HandshakeTimeout: 10 * time.Second,
-		// Memory per idle socket: fasthttp already buffers reads from the
-		// hijacked connection (4 KiB), so the WebSocket's own read buffer
-		// can be small, and a write buffer is lent only while writing. That
-		// buffer holds a whole SDP, so a frame is one write system call
-		// (a frame larger than the buffer takes one per buffer's worth).
+		// Memory per idle socket: the read buffer is small (a frame larger
+		// than it is read in several calls), and a write buffer is lent
+		// only while writing. That buffer holds a whole SDP, so a frame is
+		// one write system call (a larger frame takes one per buffer's
+		// worth).
 		ReadBufferSize:  512,
 		WriteBufferSize: 8 << 10,
 		WriteBufferPool: &sync.Pool{},

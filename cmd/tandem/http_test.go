@@ -117,8 +117,18 @@ func TestRoomForm(t *testing.T) {
 
 func TestSecurityHeaders(t *testing.T) {
 	srv := startServer(t)
-	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz"} {
-		resp, _ := get(t, srv.URL+path)
+	refused := func(origin string) *http.Response {
+		_, resp, _ := websocket.DefaultDialer.Dial(srv.wsURL("team-a"), http.Header{"Origin": {origin}})
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("upgrade from %s: %v, want 403", origin, resp)
+		}
+		return resp
+	}
+	responses := map[string]*http.Response{"refused upgrade": refused("https://evil.example")}
+	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a"} {
+		responses[path], _ = get(t, srv.URL+path)
+	}
+	for path, resp := range responses {
 		csp := resp.Header.Get("Content-Security-Policy")
 		for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
 			if !strings.Contains(csp, want) {
@@ -137,6 +147,17 @@ func TestSecurityHeaders(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", path, header, got, want)
 			}
 		}
+	}
+
+	// A 101 carries none of them: fasthttp would keep them as long as the
+	// connection lasts.
+	conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL("team-a"), nil)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	conn.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != "" {
+		t.Errorf("101 carries a CSP: %q", csp)
 	}
 }
 
