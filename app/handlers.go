@@ -143,12 +143,13 @@ func (h *handlers) websocket() fiber.Handler {
 		// Origins are checked in checkUpgrade, against the request's own host.
 		Origins:          []string{"*"},
 		HandshakeTimeout: 10 * time.Second,
-		// Memory per idle socket: the read buffer is small (a frame larger
-		// than it is read in several calls), and a write buffer is lent
-		// only while writing. That buffer holds a whole SDP, so a frame is
-		// one write system call (a larger frame takes one per buffer's
-		// worth).
-		ReadBufferSize:  512,
+		// Memory per idle socket: the read buffer is kept small, yet an
+		// ICE candidate or a 1 KB signal with its framing is one read
+		// system call (with 512 B, a 1 KB signal took three; an SDP takes
+		// a few). A write buffer is lent only while writing. It holds a
+		// whole SDP, so a frame is one write system call (a larger frame
+		// takes one per buffer's worth).
+		ReadBufferSize:  1280,
 		WriteBufferSize: 8 << 10,
 		WriteBufferPool: &sync.Pool{},
 		RecoverHandler: func(conn *websocket.Conn) {
