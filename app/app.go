@@ -26,9 +26,11 @@ type Config struct {
 	TrustedProxies []string
 }
 
-// RoomServer runs signaling connections; *signaling.Hub is one.
+// RoomServer runs signaling connections; *signaling.Hub is one. Start
+// returns once the client is seated or refused, and closes conn when the
+// connection ends.
 type RoomServer interface {
-	Serve(conn signaling.Conn, req signaling.JoinRequest)
+	Start(conn signaling.Conn, req signaling.JoinRequest)
 }
 
 // Deps are the services the application uses.
@@ -85,6 +87,16 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)
 	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
+	// A WebSocket outlives its handler, which returns once the client is
+	// seated (see handlers.websocket): until the handler returns, fasthttp
+	// keeps the upgrade's request and context (~3 KB a connection), and
+	// its goroutine keeps the stack that joining grew. So fasthttp must
+	// leave hijacked connections open; the signaling hub closes them. This
+	// needs fasthttp 1.76 or later: before, it gave a hijacked
+	// connection's read buffer back to its pool when the handler returned,
+	// even though the connection still read through it
+	// (TestFrameWithUpgrade).
+	app.Server().KeepHijackedConns = true
 	return app
 }
 

@@ -138,7 +138,11 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 func (h *handlers) websocket() fiber.Handler {
 	return websocket.New(func(conn *websocket.Conn) {
 		req, _ := conn.Locals("join").(signaling.JoinRequest)
-		h.rooms.Serve(conn, req)
+		// The hub serves the WebSocket beneath conn on a goroutine of its
+		// own once the client is seated, so this returns early. contrib
+		// reuses conn itself then, but not the WebSocket, which fasthttp
+		// leaves open (KeepHijackedConns) and the hub closes.
+		h.rooms.Start(conn.Conn, req)
 	}, websocket.Config{
 		// Origins are checked in checkUpgrade, against the request's own host.
 		Origins:          []string{"*"},

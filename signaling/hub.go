@@ -110,7 +110,7 @@ type Hub struct {
 	admit  *admission
 	store  Store
 
-	// wg counts running Serve calls and the maintenance loop.
+	// wg counts the connections being served and the maintenance loop.
 	wg   sync.WaitGroup
 	quit chan struct{} // closed by Close: stops the maintenance loop
 
@@ -121,7 +121,7 @@ type Hub struct {
 
 	mu     sync.Mutex
 	local  map[string]*Peer // guarded by mu; seat id -> its connection here
-	rooms  map[string]int   // guarded by mu; room -> connections here
+	rooms  map[string]int   // guarded by mu; room -> connections here, joining or held
 	closed bool             // guarded by mu
 }
 
@@ -179,18 +179,20 @@ func control(kind byte, payload string) []byte {
 	return append([]byte{kind}, payload...)
 }
 
-// hold registers p as the connection of its seat here. It returns the
-// connection that held the seat here before, if any, or ErrHubClosed.
+// hold registers p, whose room claimRoom counted, as the connection of its
+// seat here. It returns the connection that held the seat here before, if
+// any, or ErrHubClosed.
 func (h *Hub) hold(p *Peer) (previous *Peer, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
+		h.uncount(p.room)
 		return nil, ErrHubClosed
 	}
 	previous = h.local[p.seatID]
 	h.local[p.seatID] = p
-	if previous == nil {
-		h.rooms[p.room]++
+	if previous != nil {
+		h.uncount(p.room) // p takes over previous's count
 	}
 	return previous, nil
 }
@@ -203,9 +205,7 @@ func (h *Hub) release(p *Peer) {
 		return
 	}
 	delete(h.local, p.seatID)
-	if h.rooms[p.room]--; h.rooms[p.room] <= 0 {
-		delete(h.rooms, p.room)
-	}
+	h.uncount(p.room)
 }
 
 // holds reports whether p is still the connection of its seat here.
@@ -215,11 +215,32 @@ func (h *Hub) holds(p *Peer) bool {
 	return h.local[p.seatID] == p
 }
 
-// roomAllowed reports whether this instance may hold a connection in room.
-func (h *Hub) roomAllowed(room string) bool {
+// claimRoom counts a connection joining room, unless room would be one
+// more than MaxRooms. Counting before the join, rather than once the peer
+// is held, keeps the bound under concurrent joins; releaseRoom gives the
+// count back if the join fails.
+func (h *Hub) claimRoom(room string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.cfg.MaxRooms == 0 || h.rooms[room] > 0 || len(h.rooms) < h.cfg.MaxRooms
+	if h.cfg.MaxRooms > 0 && h.rooms[room] == 0 && len(h.rooms) >= h.cfg.MaxRooms {
+		return false
+	}
+	h.rooms[room]++
+	return true
+}
+
+// releaseRoom gives back a count claimRoom took.
+func (h *Hub) releaseRoom(room string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.uncount(room)
+}
+
+// uncount takes one connection off room's count. h.mu must be held.
+func (h *Hub) uncount(room string) {
+	if h.rooms[room]--; h.rooms[room] <= 0 {
+		delete(h.rooms, room)
+	}
 }
 
 // maintain renews the leases of the seats held here and tells each peer
@@ -298,7 +319,7 @@ func (h *Hub) Stats(ctx context.Context) (Stats, error) {
 }
 
 // Close tells every peer the server is shutting down, closes their
-// connections and waits, until ctx ends, for every Serve call to return.
+// connections and waits, until ctx ends, for every one to be closed.
 // Seats are kept for their grace period, so people can take them back on
 // another instance. New connections are refused from then on.
 func (h *Hub) Close(ctx context.Context) error {

@@ -51,7 +51,7 @@ func newLoggedTestHub(t *testing.T, b backend, cfg Config, logger *slog.Logger) 
 		if err != nil {
 			return
 		}
-		hub.Serve(conn, JoinRequest{Room: room, PageHost: "127.0.0.1", ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
+		hub.Start(conn, JoinRequest{Room: room, PageHost: "127.0.0.1", ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,32 @@ func TestConnectionLimits(t *testing.T) {
 					t.Fatalf("close code %d, want 1013", code)
 				}
 			})
+		}
+	})
+}
+
+// Joins that arrive together are counted against MaxRooms before any of
+// them is seated, so they cannot overshoot it.
+func TestRoomLimitUnderConcurrentJoins(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		const maxRooms, dials = 3, 24
+		_, base := newTestHub(t, be, Config{MaxRooms: maxRooms})
+		clients := make([]*client, dials)
+		for i := range clients {
+			clients[i] = dial(t, base+"burst-"+strconv.Itoa(i))
+		}
+		created := 0
+		for _, c := range clients {
+			switch m := c.next(); {
+			case m.Type == TypeCreated:
+				created++
+			case m.Type == TypeError && m.Code == CodeServerBusy:
+			default:
+				t.Fatalf("got %+v, want created or %s", m, CodeServerBusy)
+			}
+		}
+		if created != maxRooms {
+			t.Fatalf("%d rooms created, want %d", created, maxRooms)
 		}
 	})
 }

@@ -58,7 +58,7 @@ type Peer struct {
 	room       string
 	seatID     string
 	conn       Conn
-	readerDone chan struct{} // closed by Serve when the reader has finished
+	readerDone chan struct{} // closed by serve when the reader has finished
 	closed     chan struct{} // closed by the last writer once conn is closed
 
 	mu        sync.Mutex // guards everything below
@@ -270,20 +270,46 @@ var refusals = map[string]string{
 	CodeUnavailable:        "The room service is unavailable right now. Retrying…",
 }
 
-// Serve runs one client connection until it ends. Serve closes conn before
-// it returns and never leaves a goroutine behind.
-func (h *Hub) Serve(conn Conn, req JoinRequest) {
+// Start seats a client and serves its connection on a goroutine of its
+// own. It returns once the client is seated or refused; either way conn is
+// closed when the connection ends, and Close waits for that.
+//
+// Joining and serving run on different goroutines to keep idle connections
+// small. A join's calls (the store, crypto/rand, encoding/json, logging)
+// grow a goroutine's stack to 8 KiB, and Go shrinks a stack only when less
+// than a quarter of it is in use, which a reader waiting for a frame never
+// is. So the caller's goroutine, which joins, gives its stack back when it
+// returns, and the reader's stays at 4 KiB as long as the connection lasts.
+func (h *Hub) Start(conn Conn, req JoinRequest) {
 	if !h.enter(conn, req.ClientIP) {
 		return
 	}
-	defer h.exit(req.ClientIP)
+	served := false
+	defer func() {
+		if !served { // refused, or a panic (recovered by the caller)
+			h.exit(req.ClientIP)
+		}
+	}()
 	p, ok := h.seat(conn, req)
 	if p == nil {
 		return
 	}
-	// Deferred, so that even a panic (recovered by the WebSocket handler)
-	// leaves no peer registered and no writer on a connection the handler
-	// has given back.
+	served = true
+	go h.serve(p, ok, req.ClientIP)
+}
+
+// serve reads the seated client's messages, unless it cannot be served
+// (ok false: it is being stopped), then gives up its seat and waits until
+// the connection is closed.
+func (h *Hub) serve(p *Peer, ok bool, ip netip.Addr) {
+	defer h.exit(ip)
+	defer func() {
+		if r := recover(); r != nil {
+			p.log(slog.LevelError, "connection handler panicked", "panic", r)
+		}
+	}()
+	// Deferred, so that even a panic leaves no peer registered and no
+	// writer running.
 	defer func() {
 		h.release(p)
 		p.stop(closeNormal, "")
@@ -380,12 +406,17 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 
 // join takes a seat for the connection in the store, or answers it with why
 // not (full, capacity, store unavailable) and reports false.
-func (h *Hub) join(conn Conn, req JoinRequest) (JoinResult, bool) {
-	if !h.roomAllowed(req.Room) {
+func (h *Hub) join(conn Conn, req JoinRequest) (res JoinResult, ok bool) {
+	if !h.claimRoom(req.Room) {
 		h.log.Warn("too many rooms", "room", h.label(req.Room))
 		h.refuse(conn, CodeServerBusy, closeTryLater)
 		return JoinResult{}, false
 	}
+	defer func() {
+		if !ok {
+			h.releaseRoom(req.Room)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
 	if h.storeDown.Load() {

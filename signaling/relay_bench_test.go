@@ -119,9 +119,9 @@ func waitWritten(b *testing.B, c *benchConn, n int64) {
 func BenchmarkRelay(b *testing.B) {
 	h := benchHub(b)
 	sender, receiver := newBenchConn(false), newBenchConn(true)
-	go h.Serve(sender, joinReq("bench-relay"))
+	h.Start(sender, joinReq("bench-relay"))
 	waitWritten(b, sender, 1) // created
-	go h.Serve(receiver, joinReq("bench-relay"))
+	h.Start(receiver, joinReq("bench-relay"))
 	waitWritten(b, receiver, 1) // joined
 	waitWritten(b, sender, 2)   // peer-joined
 	for len(receiver.notify) > 0 {
@@ -148,7 +148,8 @@ func BenchmarkJoinLeave(b *testing.B) {
 	for i := range b.N {
 		c := newBenchConn(false)
 		close(c.in) // the goodbye comes right after the join
-		h.Serve(c, joinReq("bench-join-"+strconv.Itoa(i)))
+		h.Start(c, joinReq("bench-join-"+strconv.Itoa(i)))
+		<-c.closed
 	}
 }
 

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fasthttp/websocket"
 )
@@ -225,6 +229,76 @@ func TestWebSocketUpgradeChecks(t *testing.T) {
 	// A plain GET is told to upgrade.
 	if resp, _ := get(t, srv.URL+"/ws/room"); resp.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("plain GET: status %d, want 426", resp.StatusCode)
+	}
+}
+
+// earlyConn sends its first write, the upgrade request, together with a
+// WebSocket frame, as a client that does not wait for the 101 would.
+type earlyConn struct {
+	net.Conn
+	early []byte
+}
+
+func (c *earlyConn) Write(p []byte) (int, error) {
+	if c.early == nil {
+		return c.Conn.Write(p)
+	}
+	_, err := c.Conn.Write(append(p, c.early...))
+	c.early = nil
+	return len(p), err
+}
+
+// TestFrameWithUpgrade sends a frame in the same packet as the upgrade
+// request. fasthttp has it buffered when the connection is hijacked, and
+// the hub reads the connection after the upgrade handler has returned: the
+// frame must still arrive, and get its answer. Requests on other
+// connections come next, which reuse fasthttp's pooled buffers; the
+// WebSocket's reads must not go to one of those (fasthttp before 1.76
+// gave its buffer back to the pool while the WebSocket still read
+// through it).
+func TestFrameWithUpgrade(t *testing.T) {
+	srv := startServer(t)
+	payload := `{"type":"signal","data":{}}`
+	// A masked text frame; the mask key 0 leaves the payload as it is.
+	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &earlyConn{Conn: c, early: frame}, nil
+	}}
+	conn, _, err := d.Dial(srv.wsURL("early-frame"), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	expect := func(want string) {
+		t.Helper()
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		var m struct{ Type, Code string }
+		if err := json.Unmarshal(data, &m); err != nil || m.Type != want {
+			t.Fatalf("got %s, want %s", data, want)
+		}
+		if want == "error" && m.Code != "no-peer" {
+			t.Fatalf("signal answered %s, want no-peer", data)
+		}
+	}
+	expect("created")
+	expect("error") // the early signal's
+
+	for i := range 3 {
+		if resp, _ := get(t, srv.URL+"/healthz"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz: %d", resp.StatusCode)
+		}
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(payload)); err != nil {
+			t.Fatalf("signal %d: %v", i, err)
+		}
+		expect("error")
 	}
 }
 
