@@ -29,6 +29,9 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal now ends the process at once
 	}()
+	if err := growFDTable(); err != nil {
+		fmt.Fprintln(os.Stderr, "tandem: warning:", err) // only slower to open sockets
+	}
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		err = runBench(ctx, os.Args[2:], os.Stdout, os.Stderr)
