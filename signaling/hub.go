@@ -5,6 +5,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -109,6 +110,7 @@ type Hub struct {
 	logKey []byte // keys the hashes that stand for room names in logs
 	admit  *admission
 	store  Store
+	frames sync.Pool // *bytes.Buffer: what clients' frames are read into
 
 	// wg counts the connections being served and the maintenance loop.
 	wg   sync.WaitGroup
@@ -138,6 +140,7 @@ func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 		local:  make(map[string]*Peer),
 		rooms:  make(map[string]int),
 	}
+	h.frames.New = func() any { return new(bytes.Buffer) }
 	store.Listen(h.deliver)
 	h.wg.Add(1)
 	go h.maintain()

@@ -214,6 +214,22 @@ func TestRelayStaysInRoom(t *testing.T) {
 	})
 }
 
+// Frames are read into shared buffers: a frame must arrive whole, with
+// nothing left over from a longer one read before it.
+func TestRelayFramesOfEverySize(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a, b, _, _ := pair(t, base, "sizes")
+		for _, n := range []int{60_000, 10, 4_000, 0, 1_000} {
+			data := `{"p":"` + strings.Repeat("x", n) + `"}`
+			a.sendText(`{"type":"signal","data":` + data + `}`)
+			if got := b.expect(TypeSignal); string(got.Data) != data {
+				t.Fatalf("%d bytes sent, %d relayed", len(data), len(got.Data))
+			}
+		}
+	})
+}
+
 func TestLeaveAndDrop(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		tests := []struct {

@@ -22,7 +22,7 @@ func (c *gateConn) WriteMessage(_ int, p []byte) error {
 	c.wrote <- string(p)
 	return nil
 }
-func (c *gateConn) ReadMessage() (int, []byte, error)         { return 0, nil, io.EOF }
+func (c *gateConn) NextReader() (int, io.Reader, error)       { return 0, nil, io.EOF }
 func (c *gateConn) WriteControl(int, []byte, time.Time) error { return nil }
 func (c *gateConn) SetReadDeadline(time.Time) error           { return nil }
 func (c *gateConn) SetWriteDeadline(time.Time) error          { return nil }

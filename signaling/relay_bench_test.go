@@ -1,8 +1,10 @@
 package signaling_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -28,6 +30,7 @@ import (
 // counted. It allocates nothing per message.
 type benchConn struct {
 	in      chan []byte // frames the client sends; closed: the client says goodbye
+	frame   bytes.Reader
 	written atomic.Int64
 	notify  chan struct{} // gets a token per written frame, if not nil
 	closed  chan struct{}
@@ -43,13 +46,16 @@ func newBenchConn(notify bool) *benchConn {
 
 var errGoodbye = &websocket.CloseError{Code: websocket.CloseNormalClosure}
 
-func (c *benchConn) ReadMessage() (int, []byte, error) {
+// NextReader hands out the next frame through a reader of c's own, as the
+// WebSocket does (the hub reads one frame at a time).
+func (c *benchConn) NextReader() (int, io.Reader, error) {
 	select {
 	case f, ok := <-c.in:
 		if !ok {
 			return 0, nil, errGoodbye
 		}
-		return websocket.TextMessage, f, nil
+		c.frame.Reset(f)
+		return websocket.TextMessage, &c.frame, nil
 	case <-c.closed:
 		return 0, nil, net.ErrClosed
 	}
