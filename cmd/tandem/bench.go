@@ -124,7 +124,7 @@ func benchSignal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&cfg.Pairs, "pairs", 1000, "rooms, two WebSocket clients each")
 	fs.IntVar(&cfg.JoinRate, "join-rate", 2000, "joins per second while connecting; 0: unpaced")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "joins in flight at most")
-	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 0, "loopback source addresses from 127.0.0.2 (default: 1 per 25,000 sockets)")
+	fs.IntVar(&cfg.SourceAddrs, "source-addrs", 0, "loopback source addresses from 127.0.0.2 (default: 1 per 12,000 sockets)")
 	fs.IntVar(&cfg.MessageSize, "size", 1024, "bytes per signal message")
 	fs.IntVar(&cfg.FixedRate, "rate", 20000, "aggregate messages/s of the fixed-rate run; 0: skip")
 	steps := fs.String("steps", "10000,20000,40000,60000,80000,100000", "rates of the step-up search; empty: skip")
