@@ -471,14 +471,20 @@ func (p *clientPool) setErr(err error) {
 // read is client i's reader: it hands every relayed frame to the run in
 // progress. Pings are answered by the library, from this goroutine.
 func (p *clientPool) read(i int, c *sigClient) {
+	var buf bytes.Buffer // the frame being handled: one at a time, nothing keeps it
 	for {
-		_, frame, err := c.conn.ReadMessage()
+		_, r, err := c.conn.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			if !p.closing.Load() {
 				p.drops.Add(1)
 			}
 			return
 		}
+		frame := buf.Bytes()
 		switch {
 		case bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)), bytes.HasPrefix(frame, []byte(`42["join"`)):
 			c.told.Store(true)
