@@ -266,6 +266,12 @@ func (h *Hub) maintain() {
 			refs = append(refs, SeatRef{Room: p.room, SeatID: p.seatID})
 		}
 		h.mu.Unlock()
+		// What each peer knew of its partner before the store is asked:
+		// news that arrives during the call is newer than the answer.
+		others := make([]string, len(peers))
+		for i, p := range peers {
+			others[i] = p.other()
+		}
 
 		// A renewal costs Redis ~20 µs a seat; allow five times that, so a
 		// busy machine with many seats still renews within the lease.
@@ -295,12 +301,9 @@ func (h *Hub) maintain() {
 				// unreachable): the client must join again.
 				p.send(errorMessage(CodeUnavailable, "Your place in the room was lost. Rejoining…"))
 				p.stop(closeTryLater, CodeUnavailable)
-			case st.OtherID == "":
-				if other := p.other(); other != "" && p.clearOther(other) {
-					p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: other}))
-				}
 			default:
-				p.meet(st.OtherID) // a no-op unless a peer-joined was missed
+				// A no-op unless a peer-joined or peer-left was missed.
+				p.correctOther(others[i], st.OtherID)
 			}
 		}
 	}

@@ -103,6 +103,25 @@ func (p *Peer) meet(id string) {
 	}
 }
 
+// correctOther makes id the other seat, as the store says, and tells the
+// client, unless the other seat is no longer known, which it was when
+// the store was asked: then the store's answer is older than the news.
+func (p *Peer) correctOther(known, id string) {
+	p.mu.Lock()
+	change := p.otherID == known && known != id
+	if change {
+		p.otherID = id
+	}
+	p.mu.Unlock()
+	switch {
+	case !change:
+	case id == "":
+		p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: known}))
+	default:
+		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
+	}
+}
+
 // clearOther forgets the other seat if it is id, and reports whether it was.
 func (p *Peer) clearOther(id string) bool {
 	p.mu.Lock()

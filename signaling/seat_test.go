@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,4 +279,106 @@ func TestMaintainManySeats(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMaintenanceAnswerOlderThanNews holds a maintenance call's answer
+// from the store while the other person joins or leaves: the answer is
+// older than that news and must not undo it (a false peer-left tears down
+// a call that has just begun; a false peer-joined summons a ghost).
+func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
+	tests := []struct {
+		name string
+		// during runs while the answer is held; after checks what a hears
+		// next, once the stale answer has been applied.
+		during func(t *testing.T, base string, a, b *client)
+		after  func(t *testing.T, base string, a, b *client)
+	}{
+		{
+			name: "someone joins",
+			during: func(t *testing.T, base string, a, b *client) {
+				// b is dialled below, after the answer "a is alone".
+			},
+			after: func(t *testing.T, base string, a, b *client) {
+				b.sendText(`{"type":"signal","data":{"n":1}}`)
+				if m := a.next(); m.Type != TypeSignal {
+					t.Fatalf("a heard %+v, want b's signal: the stale answer undid b's join", m)
+				}
+			},
+		},
+		{
+			name: "someone leaves",
+			during: func(t *testing.T, base string, a, b *client) {
+				b.sendText(`{"type":"leave"}`)
+				a.expect(TypePeerLeft)
+			},
+			after: func(t *testing.T, base string, a, b *client) {
+				c := dial(t, base+"late")
+				joined := c.expect(TypeJoined)
+				if m := a.next(); m.Type != TypePeerJoined || m.Peer != joined.Peer {
+					t.Fatalf("a heard %+v, want peer-joined %s: the stale answer brought back b", m, joined.Peer)
+				}
+			},
+		},
+	}
+	eachBackend(t, func(t *testing.T, be backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				late := &lateStore{answered: make(chan struct{}), release: make(chan struct{})}
+				held := backend{name: be.name, newStore: func(t *testing.T) Store {
+					late.Store = be.newStore(t)
+					return late
+				}}
+				_, base := newTestHub(t, held, Config{MaintainInterval: 10 * time.Millisecond})
+				var releaseOnce sync.Once
+				release := func() { releaseOnce.Do(func() { close(late.release) }) }
+				t.Cleanup(release) // before the hub closes: its loop may be held
+
+				a := dial(t, base+"late")
+				a.expect(TypeCreated)
+				// Its reader answers only once the join, and the store
+				// call that ends it, are over: the next call is the loop's.
+				a.sendText(`{"type":"signal","data":{}}`)
+				a.expect(TypeError)
+				var b *client
+				if tt.name != "someone joins" {
+					b = dial(t, base+"late")
+					b.expect(TypeJoined)
+					a.expect(TypePeerJoined)
+				}
+				late.armed.Store(true)
+				select {
+				case <-late.answered:
+				case <-time.After(5 * time.Second):
+					t.Fatal("no maintenance call")
+				}
+				if b == nil {
+					b = dial(t, base+"late")
+					b.expect(TypeJoined)
+					a.expect(TypePeerJoined)
+				}
+				tt.during(t, base, a, b)
+				release()
+				time.Sleep(50 * time.Millisecond) // the stale answer applied, and a few fresh ones
+				tt.after(t, base, a, b)
+			})
+		}
+	})
+}
+
+// lateStore, once armed, holds the answer of one maintenance call until
+// the test releases it.
+type lateStore struct {
+	Store
+	armed    atomic.Bool
+	answered chan struct{} // closed once the held call has its answer
+	release  chan struct{} // closed by the test
+}
+
+func (s *lateStore) Maintain(ctx context.Context, held []SeatRef) ([]SeatState, error) {
+	states, err := s.Store.Maintain(ctx, held)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.answered)
+		<-s.release
+	}
+	return states, err
 }
