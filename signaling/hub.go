@@ -110,7 +110,7 @@ type Hub struct {
 	logKey []byte // keys the hashes that stand for room names in logs
 	admit  *admission
 	store  Store
-	frames sync.Pool // *bytes.Buffer: what clients' frames are read into
+	frames sync.Pool // *bytes.Buffer: clients' frames read, and relayed frames queued
 
 	// wg counts the connections being served and the maintenance loop.
 	wg   sync.WaitGroup
@@ -148,7 +148,7 @@ func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 }
 
 // deliver hands a message from the store to the connection holding seatID
-// here, if any.
+// here, if any. msg is the store's: it is copied if kept.
 func (h *Hub) deliver(seatID string, msg []byte) bool {
 	h.mu.Lock()
 	p := h.local[seatID]
@@ -158,7 +158,7 @@ func (h *Hub) deliver(seatID string, msg []byte) bool {
 	}
 	switch msg[0] {
 	case msgFrame:
-		p.send(msg[1:])
+		p.sendCopy(msg[1:])
 	case msgPeerJoined:
 		p.meet(string(msg[1:]))
 	case msgPeerLeft:

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,6 +228,62 @@ func TestRelayFramesOfEverySize(t *testing.T) {
 			if got := b.expect(TypeSignal); string(got.Data) != data {
 				t.Fatalf("%d bytes sent, %d relayed", len(data), len(got.Data))
 			}
+		}
+	})
+}
+
+// TestRelayBurstsKeepEveryFrame has both people in several rooms send
+// bursts at once, of frames of many sizes, so that relayed frames wait in
+// queues while the pooled buffers they came from are reused: every frame
+// must still arrive intact and in order.
+func TestRelayBurstsKeepEveryFrame(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		const rooms, frames = 4, 300
+		_, base := newTestHub(t, be, Config{MessageBurst: -1, QueueSize: 2 * frames})
+		payload := func(from string, i int) string {
+			return fmt.Sprintf(`{"from":%q,"i":%d,"pad":%q}`, from, i, strings.Repeat(string(rune('a'+i%26)), i*37%5000))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*rooms)
+		for r := range rooms {
+			a, b, aID, bID := pair(t, base, fmt.Sprintf("burst-%d", r))
+			for _, c := range []struct {
+				from, to *client
+				id       string
+			}{{a, b, aID}, {b, a, bID}} {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					for i := range frames {
+						msg := `{"type":"signal","data":` + payload(c.id, i) + `}`
+						if err := c.from.conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+							errs <- fmt.Errorf("write: %w", err)
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					_ = c.to.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+					for i := range frames {
+						_, frame, err := c.to.conn.ReadMessage()
+						if err != nil {
+							errs <- fmt.Errorf("frame %d from %s: %w", i, c.id, err)
+							return
+						}
+						var m ServerMessage
+						if err := json.Unmarshal(frame, &m); err != nil || m.Type != TypeSignal || string(m.Data) != payload(c.id, i) {
+							errs <- fmt.Errorf("frame %d from %s arrived as %.80s… (err %v)", i, c.id, frame, err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
 		}
 	})
 }

@@ -62,11 +62,11 @@ type Peer struct {
 	readerDone chan struct{} // closed by serve when the reader has finished
 	closed     chan struct{} // closed by the last writer once conn is closed
 
-	mu        sync.Mutex // guards everything below
-	otherID   string     // the other seat's id, or ""
-	queue     [][]byte   // frames waiting for the writer
-	slots     [2][]byte  // queue's storage while short: no allocation per message
-	pingDue   bool       // the ping timer fired: the writer sends a ping
+	mu        sync.Mutex  // guards everything below
+	otherID   string      // the other seat's id, or ""
+	queue     []outFrame  // frames waiting for the writer
+	slots     [2]outFrame // queue's storage while short: no allocation per message
+	pingDue   bool        // the ping timer fired: the writer sends a ping
 	ping      *time.Timer
 	writing   bool // a writer is running; once stopping, it stays true, so no other starts
 	stopping  bool // stop was called: flush, send the close frame, close conn
@@ -133,9 +133,30 @@ func (p *Peer) clearOther(id string) bool {
 	return true
 }
 
+// outFrame is a frame waiting for the writer. A relayed frame is held in
+// buf, a buffer from the hub's pool, which the writer gives back once the
+// frame is written: relaying then leaves no garbage, and the collections
+// that garbage caused were most of the relay's latency tail.
+type outFrame struct {
+	data []byte
+	buf  *bytes.Buffer // holds data, or nil
+}
+
 // send queues a frame for the client. A client too slow to drain its queue
 // is disconnected rather than allowed to stall its peer or lose a message.
 func (p *Peer) send(frame []byte) {
+	p.enqueue(outFrame{data: frame})
+}
+
+// sendCopy queues a copy of frame, which the caller may reuse at once.
+func (p *Peer) sendCopy(frame []byte) {
+	buf := p.hub.frames.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Write(frame)
+	p.enqueue(outFrame{data: buf.Bytes(), buf: buf})
+}
+
+func (p *Peer) enqueue(f outFrame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopping {
@@ -149,7 +170,7 @@ func (p *Peer) send(frame []byte) {
 	if p.queue == nil {
 		p.queue = p.slots[:0]
 	}
-	p.queue = append(p.queue, frame)
+	p.queue = append(p.queue, f)
 	p.wakeLocked()
 }
 
@@ -208,28 +229,28 @@ const (
 )
 
 // next hands the writer its next job.
-func (p *Peer) next() (job, []byte) {
+func (p *Peer) next() (job, outFrame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.pingDue:
 		p.pingDue = false
-		return jobPing, nil
+		return jobPing, outFrame{}
 	case len(p.queue) > 0:
 		frame := p.queue[0]
-		p.queue[0] = nil
+		p.queue[0] = outFrame{}
 		p.queue = p.queue[1:]
 		if len(p.queue) == 0 {
 			// Drop a backing array grown by a burst, and the frames that
 			// slots still holds if a burst moved the queue off it.
-			p.queue, p.slots = nil, [2][]byte{}
+			p.queue, p.slots = nil, [2]outFrame{}
 		}
 		return jobFrame, frame
 	case p.stopping:
-		return jobClose, nil
+		return jobClose, outFrame{}
 	}
 	p.writing = false
-	return jobIdle, nil
+	return jobIdle, outFrame{}
 }
 
 // write is the connection's writer while there is work: it sends queued
@@ -246,7 +267,10 @@ func (p *Peer) write() {
 			return
 		case jobFrame:
 			_ = p.conn.SetWriteDeadline(time.Now().Add(timeout))
-			err = p.conn.WriteMessage(websocket.TextMessage, frame)
+			err = p.conn.WriteMessage(websocket.TextMessage, frame.data)
+			if frame.buf != nil {
+				p.hub.frames.Put(frame.buf)
+			}
 		case jobPing:
 			err = p.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout))
 		case jobClose:
@@ -634,8 +658,13 @@ func (h *Hub) relay(p *Peer, data []byte) {
 		p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet; this message was not delivered."))
 		return
 	}
-	// One allocation: the kind byte, then the frame the other client gets.
-	msg := appendSignal(append(make([]byte, 0, 1+signalSize(data)), msgFrame), p.seatID, data)
+	// The kind byte, then the frame the other client gets, built in a
+	// pooled buffer: the store does not keep it.
+	buf := h.frames.Get().(*bytes.Buffer)
+	defer h.frames.Put(buf)
+	buf.Reset()
+	buf.Grow(1 + signalSize(data))
+	msg := appendSignal(append(buf.AvailableBuffer(), msgFrame), p.seatID, data)
 	delivered, err := h.publish(p.room, other, msg)
 	switch {
 	case err != nil:

@@ -62,7 +62,7 @@ func TestPeerWriterBurst(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p.mu.Lock()
-		idle := !p.writing && p.queue == nil && p.slots[0] == nil && p.slots[1] == nil
+		idle := !p.writing && p.queue == nil && p.slots[0].data == nil && p.slots[1].data == nil
 		p.mu.Unlock()
 		if idle {
 			break

@@ -16,7 +16,8 @@ import (
 type Store interface {
 	// Listen registers the function that receives messages published to
 	// seats held on this instance. It returns whether a local connection
-	// took the message. Call it once, before anything else.
+	// took the message, and does not keep msg. Call it once, before
+	// anything else.
 	Listen(deliver func(seatID string, msg []byte) bool)
 
 	// Join takes, for this instance, the seat whose token matches token in
@@ -35,7 +36,8 @@ type Store interface {
 	Maintain(ctx context.Context, held []SeatRef) ([]SeatState, error)
 
 	// Publish sends msg to the instance holding seatID in room. delivered
-	// is false when no connection holds that seat now.
+	// is false when no connection holds that seat now. It does not keep
+	// msg: the caller reuses it.
 	Publish(ctx context.Context, room, seatID string, msg []byte) (delivered bool, err error)
 
 	// Ready reports whether the store can serve (Redis reachable).
