@@ -25,7 +25,11 @@ func TestDecodeClientMessage(t *testing.T) {
 		{`{"type":"leave"`, "", false},
 		{` { "data" : {"x":[1,{"y":"}"}]} , "type" : "signal" } `, TypeSignal, true},
 		{`{"type":"sig\u006eal","data":{}}`, TypeSignal, true},
-		{`{"type":"signal","data":{},"type":"leave"}`, TypeLeave, true},
+		{`{"type":"signal","data":{},"type":"leave"}`, "", false}, // duplicate names
+		{`{"type":"signal","data":{"a":1,"a":2}}`, "", false},
+		{"{\"type\":\"signal\",\"data\":{\"a\":\"\xff\"}}", "", false}, // not UTF-8
+		{`{"type":"signal","data":{"a":"\ud800"}}`, "", false},         // lone surrogate
+		{`{"type":"signal","data":{"a":"\ud83d\ude00 é"}}`, TypeSignal, true},
 		{`{"type":"signal","data":"{}"}`, "", false},
 		{`{"type":"signal","data":{}}x`, "", false},
 		{`{"type":"signal","data":{"a":"\"}"}}`, TypeSignal, true},
