@@ -13,7 +13,7 @@ set -euo pipefail
 RUNS=${1:-3}
 BIN=${BIN:-./tandem}
 REF=${SOCKETIO_REF:-../shared/baselines/socketio-ref}
-ARGS=${ARGS:-"-pairs 1000 -join-rate 2000 -rate 5000 -steps 2500,5000,10000,20000,30000,40000,60000 -refine 2 -step-duration 5s -timeout 4m"}
+ARGS=${ARGS:-"-pairs 1000 -join-rate 2000 -rate 5000 -steps 2500,5000,10000,20000,30000,40000,60000,80000 -refine 2 -step-duration 5s -timeout 4m"}
 
 work=$(mktemp -d)
 sio_pid=""
