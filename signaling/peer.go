@@ -103,9 +103,9 @@ func (p *Peer) meet(id string) {
 	}
 }
 
-// correctOther makes id the other seat, as the store says, and tells the
-// client, unless the other seat is no longer known, which it was when
-// the store was asked: then the store's answer is older than the news.
+// correctOther makes id, the store's answer, the other seat and tells the
+// client, unless the other seat has changed since it was known, when the
+// store was asked: then the answer is older than the news.
 func (p *Peer) correctOther(known, id string) {
 	p.mu.Lock()
 	change := p.otherID == known && known != id
