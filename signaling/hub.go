@@ -147,6 +147,25 @@ func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 	return h
 }
 
+// maxPooledFrame bounds the buffers kept for reuse, so that a rare large
+// frame (up to MaxMessageSize) does not stay in the pool, or come out of it
+// to hold a small frame in a queue.
+const maxPooledFrame = 16 << 10
+
+// getFrame returns an empty buffer from the pool.
+func (h *Hub) getFrame() *bytes.Buffer {
+	buf := h.frames.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+// putFrame gives back a buffer nothing refers to any more.
+func (h *Hub) putFrame(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledFrame {
+		h.frames.Put(buf)
+	}
+}
+
 // deliver hands a message from the store to the connection holding seatID
 // here, if any. msg is the store's: it is copied if kept.
 func (h *Hub) deliver(seatID string, msg []byte) bool {
@@ -162,9 +181,7 @@ func (h *Hub) deliver(seatID string, msg []byte) bool {
 	case msgPeerJoined:
 		p.meet(string(msg[1:]))
 	case msgPeerLeft:
-		if id := string(msg[1:]); p.clearOther(id) {
-			p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: id}))
-		}
+		p.partnerLeft(string(msg[1:]))
 	}
 	return true
 }
@@ -266,11 +283,11 @@ func (h *Hub) maintain() {
 			refs = append(refs, SeatRef{Room: p.room, SeatID: p.seatID})
 		}
 		h.mu.Unlock()
-		// What each peer knew of its partner before the store is asked:
-		// news that arrives during the call is newer than the answer.
-		others := make([]string, len(peers))
+		// How often each peer's partner had changed before the store is
+		// asked: news that arrives during the call is newer than the answer.
+		gens := make([]uint64, len(peers))
 		for i, p := range peers {
-			others[i] = p.other()
+			_, gens[i] = p.partner()
 		}
 
 		// A renewal costs Redis ~20 µs a seat; allow five times that, so a
@@ -303,7 +320,7 @@ func (h *Hub) maintain() {
 				p.stop(closeTryLater, CodeUnavailable)
 			default:
 				// A no-op unless a peer-joined or peer-left was missed.
-				p.correctOther(others[i], st.OtherID)
+				p.correctOther(gens[i], st.OtherID)
 			}
 		}
 	}

@@ -64,6 +64,7 @@ type Peer struct {
 
 	mu        sync.Mutex  // guards everything below
 	otherID   string      // the other seat's id, or ""
+	otherGen  uint64      // counts changes of otherID: tells a store's answer it is stale
 	queue     []outFrame  // frames waiting for the writer
 	slots     [2]outFrame // queue's storage while short: no allocation per message
 	pingDue   bool        // the ping timer fired: the writer sends a ping
@@ -91,46 +92,54 @@ func (p *Peer) other() string {
 	return p.otherID
 }
 
+// partner returns the other seat's id and how many times it has changed.
+func (p *Peer) partner() (id string, gen uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.otherID, p.otherGen
+}
+
 // meet records that seat id took the other seat, and tells the client,
 // once, however many ways the news arrives.
 func (p *Peer) meet(id string) {
 	p.mu.Lock()
-	news := p.otherID != id
-	p.otherID = id
-	p.mu.Unlock()
-	if news {
-		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
-	}
-}
-
-// correctOther makes id, the store's answer, the other seat and tells the
-// client, unless the other seat has changed since it was known, when the
-// store was asked: then the answer is older than the news.
-func (p *Peer) correctOther(known, id string) {
-	p.mu.Lock()
-	change := p.otherID == known && known != id
-	if change {
-		p.otherID = id
-	}
-	p.mu.Unlock()
-	switch {
-	case !change:
-	case id == "":
-		p.send(encode(ServerMessage{Type: TypePeerLeft, Peer: known}))
-	default:
-		p.send(encode(ServerMessage{Type: TypePeerJoined, Peer: id}))
-	}
-}
-
-// clearOther forgets the other seat if it is id, and reports whether it was.
-func (p *Peer) clearOther(id string) bool {
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.otherID != id {
-		return false
+		p.setOtherLocked(id)
 	}
-	p.otherID = ""
-	return true
+}
+
+// partnerLeft forgets the other seat if it is id, and tells the client.
+func (p *Peer) partnerLeft(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if id != "" && p.otherID == id {
+		p.setOtherLocked("")
+	}
+}
+
+// correctOther makes id, a store's answer, the other seat and tells the
+// client, unless the other seat has changed since gen, when the store was
+// asked: then the answer is older than the news.
+func (p *Peer) correctOther(gen uint64, id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.otherGen == gen && p.otherID != id {
+		p.setOtherLocked(id)
+	}
+}
+
+// setOtherLocked changes the other seat and queues the news for the
+// client under the same lock, so the client hears changes in the order
+// they were made. p.mu must be held.
+func (p *Peer) setOtherLocked(id string) {
+	msg := ServerMessage{Type: TypePeerJoined, Peer: id}
+	if id == "" {
+		msg = ServerMessage{Type: TypePeerLeft, Peer: p.otherID}
+	}
+	p.otherID = id
+	p.otherGen++
+	p.enqueueLocked(outFrame{data: encode(msg)})
 }
 
 // outFrame is a frame waiting for the writer. A relayed frame is held in
@@ -150,8 +159,7 @@ func (p *Peer) send(frame []byte) {
 
 // sendCopy queues a copy of frame, which the caller may reuse at once.
 func (p *Peer) sendCopy(frame []byte) {
-	buf := p.hub.frames.Get().(*bytes.Buffer)
-	buf.Reset()
+	buf := p.hub.getFrame()
 	buf.Write(frame)
 	p.enqueue(outFrame{data: buf.Bytes(), buf: buf})
 }
@@ -159,6 +167,10 @@ func (p *Peer) sendCopy(frame []byte) {
 func (p *Peer) enqueue(f outFrame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.enqueueLocked(f)
+}
+
+func (p *Peer) enqueueLocked(f outFrame) {
 	if p.stopping {
 		return
 	}
@@ -269,7 +281,7 @@ func (p *Peer) write() {
 			_ = p.conn.SetWriteDeadline(time.Now().Add(timeout))
 			err = p.conn.WriteMessage(websocket.TextMessage, frame.data)
 			if frame.buf != nil {
-				p.hub.frames.Put(frame.buf)
+				p.hub.putFrame(frame.buf)
 			}
 		case jobPing:
 			err = p.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout))
@@ -512,12 +524,13 @@ func (h *Hub) announce(p *Peer, res JoinResult) error {
 func (h *Hub) lookAgain(p *Peer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
+	_, gen := p.partner()
 	states, err := h.store.Maintain(ctx, []SeatRef{{Room: p.room, SeatID: p.seatID}})
 	if err != nil {
 		return err
 	}
-	if len(states) == 1 && states[0].OtherID != "" {
-		p.meet(states[0].OtherID)
+	if len(states) == 1 {
+		p.correctOther(gen, states[0].OtherID)
 	}
 	return nil
 }
@@ -602,9 +615,8 @@ func (h *Hub) readFrame(p *Peer, limiter *rate.Limiter) (leave bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	buf := h.frames.Get().(*bytes.Buffer)
-	defer h.frames.Put(buf)
-	buf.Reset()
+	buf := h.getFrame()
+	defer h.putFrame(buf)
 	if _, err := buf.ReadFrom(r); err != nil {
 		return false, err
 	}
@@ -660,9 +672,8 @@ func (h *Hub) relay(p *Peer, data []byte) {
 	}
 	// The kind byte, then the frame the other client gets, built in a
 	// pooled buffer: the store does not keep it.
-	buf := h.frames.Get().(*bytes.Buffer)
-	defer h.frames.Put(buf)
-	buf.Reset()
+	buf := h.getFrame()
+	defer h.putFrame(buf)
 	buf.Grow(1 + signalSize(data))
 	msg := appendSignal(append(buf.AvailableBuffer(), msgFrame), p.seatID, data)
 	delivered, err := h.publish(p.room, other, msg)

@@ -281,102 +281,126 @@ func TestMaintainManySeats(t *testing.T) {
 	})
 }
 
-// TestMaintenanceAnswerOlderThanNews holds a maintenance call's answer
-// from the store while the other person joins or leaves: the answer is
-// older than that news and must not undo it (a false peer-left tears down
-// a call that has just begun; a false peer-joined summons a ghost).
+// TestMaintenanceAnswerOlderThanNews holds a maintenance call back while
+// the other person joins or leaves, before the store answers and after:
+// an answer older than that news must not undo it (a false peer-left
+// tears down a call that has just begun; a false peer-joined summons a
+// ghost).
 func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
+	type world struct {
+		t     *testing.T
+		base  string
+		a, b  *client
+		newID string // b's seat
+	}
+	join := func(w *world) {
+		w.b = dial(w.t, w.base+"late")
+		w.newID = w.b.expect(TypeJoined).Peer
+		w.a.expect(TypePeerJoined)
+	}
+	leave := func(w *world) {
+		w.b.sendText(`{"type":"leave"}`)
+		w.a.expect(TypePeerLeft)
+	}
+	aHearsSignal := func(w *world) {
+		w.b.sendText(`{"type":"signal","data":{"n":1}}`)
+		if m := w.a.next(); m.Type != TypeSignal {
+			w.t.Fatalf("a heard %+v, want b's signal: a stale answer undid b's join", m)
+		}
+	}
+	aHearsNewcomer := func(w *world) {
+		c := dial(w.t, w.base+"late")
+		joined := c.expect(TypeJoined)
+		if m := w.a.next(); m.Type != TypePeerJoined || m.Peer != joined.Peer {
+			w.t.Fatalf("a heard %+v, want peer-joined %s: a stale answer brought back %s", m, joined.Peer, w.newID)
+		}
+	}
+	nothing := func(*world) {}
 	tests := []struct {
-		name string
-		// during runs while the answer is held; after checks what a hears
-		// next, once the stale answer has been applied.
-		during func(t *testing.T, base string, a, b *client)
-		after  func(t *testing.T, base string, a, b *client)
+		name    string
+		paired  bool         // b is in the room before maintenance is held
+		asked   func(*world) // before the store answers
+		answer  func(*world) // after it answers, before the answer is applied
+		applied func(*world) // checks what a hears next
 	}{
-		{
-			name: "someone joins",
-			during: func(t *testing.T, base string, a, b *client) {
-				// b is dialled below, after the answer "a is alone".
-			},
-			after: func(t *testing.T, base string, a, b *client) {
-				b.sendText(`{"type":"signal","data":{"n":1}}`)
-				if m := a.next(); m.Type != TypeSignal {
-					t.Fatalf("a heard %+v, want b's signal: the stale answer undid b's join", m)
-				}
-			},
-		},
-		{
-			name: "someone leaves",
-			during: func(t *testing.T, base string, a, b *client) {
-				b.sendText(`{"type":"leave"}`)
-				a.expect(TypePeerLeft)
-			},
-			after: func(t *testing.T, base string, a, b *client) {
-				c := dial(t, base+"late")
-				joined := c.expect(TypeJoined)
-				if m := a.next(); m.Type != TypePeerJoined || m.Peer != joined.Peer {
-					t.Fatalf("a heard %+v, want peer-joined %s: the stale answer brought back b", m, joined.Peer)
-				}
-			},
-		},
+		{"someone joins", false, nothing, join, aHearsSignal},
+		{"someone leaves", true, nothing, leave, aHearsNewcomer},
+		{"someone joins, and leaves after the answer", false, join, leave, aHearsNewcomer},
 	}
 	eachBackend(t, func(t *testing.T, be backend) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				late := &lateStore{answered: make(chan struct{}), release: make(chan struct{})}
+				late := &lateStore{entered: make(chan struct{}), ask: make(chan struct{}),
+					answered: make(chan struct{}), release: make(chan struct{})}
 				held := backend{name: be.name, newStore: func(t *testing.T) Store {
 					late.Store = be.newStore(t)
 					return late
 				}}
 				_, base := newTestHub(t, held, Config{MaintainInterval: 10 * time.Millisecond})
-				var releaseOnce sync.Once
-				release := func() { releaseOnce.Do(func() { close(late.release) }) }
-				t.Cleanup(release) // before the hub closes: its loop may be held
+				var once [2]sync.Once
+				ask := func() { once[0].Do(func() { close(late.ask) }) }
+				release := func() { once[1].Do(func() { close(late.release) }) }
+				t.Cleanup(func() { ask(); release() }) // before the hub closes: its loop may be held
+				wait := func(ch chan struct{}, what string) {
+					select {
+					case <-ch:
+					case <-time.After(5 * time.Second):
+						t.Fatal(what)
+					}
+				}
 
-				a := dial(t, base+"late")
-				a.expect(TypeCreated)
+				w := &world{t: t, base: base, a: dial(t, base+"late")}
+				w.a.expect(TypeCreated)
 				// Its reader answers only once the join, and the store
 				// call that ends it, are over: the next call is the loop's.
-				a.sendText(`{"type":"signal","data":{}}`)
-				a.expect(TypeError)
-				var b *client
-				if tt.name != "someone joins" {
-					b = dial(t, base+"late")
-					b.expect(TypeJoined)
-					a.expect(TypePeerJoined)
+				w.a.sendText(`{"type":"signal","data":{}}`)
+				w.a.expect(TypeError)
+				if tt.paired {
+					join(w)
 				}
 				late.armed.Store(true)
-				select {
-				case <-late.answered:
-				case <-time.After(5 * time.Second):
-					t.Fatal("no maintenance call")
-				}
-				if b == nil {
-					b = dial(t, base+"late")
-					b.expect(TypeJoined)
-					a.expect(TypePeerJoined)
-				}
-				tt.during(t, base, a, b)
+				wait(late.entered, "no maintenance call")
+				tt.asked(w)
+				ask()
+				wait(late.answered, "the store did not answer")
+				tt.answer(w)
+				n := late.started.Load()
 				release()
-				time.Sleep(50 * time.Millisecond) // the stale answer applied, and a few fresh ones
-				tt.after(t, base, a, b)
+				// The loop is sequential: once its next call starts, the
+				// held answer has been applied.
+				for end := time.Now().Add(5 * time.Second); late.started.Load() == n; time.Sleep(time.Millisecond) {
+					if time.Now().After(end) {
+						t.Fatal("maintenance stopped")
+					}
+				}
+				tt.applied(w)
 			})
 		}
 	})
 }
 
-// lateStore, once armed, holds the answer of one maintenance call until
-// the test releases it.
+// lateStore, once armed, holds the next maintenance call twice: before it
+// asks the store (until ask is closed) and before it returns the answer
+// (until release is closed).
 type lateStore struct {
 	Store
 	armed    atomic.Bool
+	started  atomic.Int64  // maintenance calls begun
+	entered  chan struct{} // closed when the held call begins
+	ask      chan struct{}
 	answered chan struct{} // closed once the held call has its answer
-	release  chan struct{} // closed by the test
+	release  chan struct{}
 }
 
 func (s *lateStore) Maintain(ctx context.Context, held []SeatRef) ([]SeatState, error) {
+	s.started.Add(1)
+	hold := s.armed.CompareAndSwap(true, false)
+	if hold {
+		close(s.entered)
+		<-s.ask
+	}
 	states, err := s.Store.Maintain(ctx, held)
-	if s.armed.CompareAndSwap(true, false) {
+	if hold {
 		close(s.answered)
 		<-s.release
 	}
