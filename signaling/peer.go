@@ -86,12 +86,6 @@ func (p *Peer) log(level slog.Level, msg string, args ...any) {
 	p.hub.log.With("room", p.hub.label(p.room), "peer", p.seatID).Log(ctx, level, msg, args...)
 }
 
-func (p *Peer) other() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.otherID
-}
-
 // partner returns the other seat's id and how many times it has changed.
 func (p *Peer) partner() (id string, gen uint64) {
 	p.mu.Lock()
@@ -665,7 +659,7 @@ func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (le
 
 // relay sends a signal to the other peer, wherever its connection is.
 func (h *Hub) relay(p *Peer, data []byte) {
-	other := p.other()
+	other, _ := p.partner()
 	if other == "" {
 		p.send(errorMessage(CodeNoPeer, "Nobody else is in the room yet; this message was not delivered."))
 		return
