@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,17 +167,24 @@ func endOfValue(doc []byte, i int) int {
 }
 
 // endOfString returns the index just past the string whose opening quote
-// is at i.
+// is at i: the first quote after it that an even run of backslashes (or
+// none) precedes. bytes.IndexByte finds quotes many bytes at a time, and
+// the signals relayed are mostly long strings (SDP).
 func endOfString(doc []byte, i int) int {
-	for i++; i < len(doc); i++ {
-		switch doc[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; ; i++ {
+		j := bytes.IndexByte(doc[i:], '"')
+		if j < 0 {
+			return len(doc)
+		}
+		i += j
+		backslashes := 0
+		for doc[i-1-backslashes] == '\\' { // stops at the opening quote
+			backslashes++
+		}
+		if backslashes%2 == 0 {
 			return i + 1
 		}
 	}
-	return i
 }
 
 // truncate shortens what a client sent before it is echoed in an error.

@@ -33,6 +33,8 @@ func TestDecodeClientMessage(t *testing.T) {
 		{`{"type":"signal","data":"{}"}`, "", false},
 		{`{"type":"signal","data":{}}x`, "", false},
 		{`{"type":"signal","data":{"a":"\"}"}}`, TypeSignal, true},
+		{`{"data":{"a":"x\\"},"type":"signal"}`, TypeSignal, true},                       // the quote after an escaped backslash ends the string
+		{`{"data":{"a":"\\\"},\"type\":\"leave\"}"},"type":"signal"}`, TypeSignal, true}, // an escaped quote does not
 	}
 	for _, tt := range tests {
 		t.Run(tt.frame, func(t *testing.T) {

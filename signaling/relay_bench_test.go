@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,4 +166,26 @@ func padding(n int) string {
 		b[i] = 'x'
 	}
 	return string(b)
+}
+
+// BenchmarkDecodeClientMessage is the check every relayed frame gets: an
+// ICE candidate, and an SDP offer whose lines end in escaped CRLFs.
+func BenchmarkDecodeClientMessage(b *testing.B) {
+	sdp := strings.Repeat(`a=candidate:1 1 udp 2113937151 192.0.2.10 54400 typ host generation 0\r\n`, 14)
+	frames := []struct{ name, frame string }{
+		{"candidate", `{"type":"signal","data":{"session":"s","candidate":{"candidate":"candidate:1 1 udp 2113937151 192.0.2.10 54400 typ host","sdpMid":"0","sdpMLineIndex":0}}}`},
+		{"offer", `{"type":"signal","data":{"session":"s","description":{"type":"offer","sdp":"` + sdp + `"}}}`},
+	}
+	for _, f := range frames {
+		b.Run(f.name, func(b *testing.B) {
+			frame := []byte(f.frame)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := signaling.DecodeClientMessage(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
