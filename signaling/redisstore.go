@@ -113,11 +113,13 @@ func (s *RedisStore) Listen(deliver func(string, []byte) bool) {
 func (s *RedisStore) receive() {
 	defer close(s.done)
 	<-s.listening
+	var msg []byte // reused for every message: deliver does not keep it
 	for m := range s.pubsub.Channel(redis.WithChannelSize(4096)) {
 		if s.deliver == nil || len(m.Payload) < seatIDLen {
 			continue
 		}
-		s.deliver(m.Payload[:seatIDLen], []byte(m.Payload[seatIDLen:]))
+		msg = append(msg[:0], m.Payload[seatIDLen:]...)
+		s.deliver(m.Payload[:seatIDLen], msg)
 	}
 }
 
