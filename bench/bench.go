@@ -20,16 +20,14 @@ import (
 	"time"
 )
 
-// ServerFlags are the tandem flags a benchmark run needs: every per-address
-// and per-connection limit that would otherwise refuse one machine opening
-// tens of thousands of connections is off, the TURN relay may reach the
-// loopback echo peer, and no allocation is policed to 20 Mbit/s. httpAddr,
-// turnAddr and secret say where to listen and which TURN secret to use.
-func ServerFlags(httpAddr, turnAddr, secret string) []string {
+// LimitFlags are the tandem flags every benchmark server needs: every
+// per-address and per-connection limit that would otherwise refuse one
+// machine opening tens of thousands of connections is off, the TURN relay
+// may reach the loopback echo peer, and no allocation is policed to 20
+// Mbit/s. The bench scripts that start servers themselves read them from
+// `tandem bench flags`.
+func LimitFlags() []string {
 	return []string{
-		"-addr", httpAddr,
-		"-turn-addr", turnAddr,
-		"-turn-secret", secret,
 		"-log-level", "warn",
 		// Signaling: one machine plays every client.
 		"-max-conns-per-ip", "-1",
@@ -43,6 +41,12 @@ func ServerFlags(httpAddr, turnAddr, secret string) []string {
 		"-turn-max-allocs-per-ip", "-1",
 		"-turn-max-allocs-per-user", "-1",
 	}
+}
+
+// ServerFlags are LimitFlags with where to listen (httpAddr, turnAddr) and
+// which TURN secret to use.
+func ServerFlags(httpAddr, turnAddr, secret string) []string {
+	return append([]string{"-addr", httpAddr, "-turn-addr", turnAddr, "-turn-secret", secret}, LimitFlags()...)
 }
 
 // Process is a server started by the bench tool.

@@ -22,8 +22,8 @@ redis_url="redis://127.0.0.1:$redis_port/0"
 start() { # start NAME EXTRA_FLAGS...: runs an instance, sets ${NAME}_url and ${NAME}_pid
   local name=$1; shift
   local port; port=$(free_port)
-  # shellcheck disable=SC2086
-  "$BIN" $SERVER_FLAGS -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" "$@" 2>"/tmp/tandem-cluster-$name.log" &
+  # shellcheck disable=SC2046 # the flags are separate words
+  "$BIN" $(server_flags) -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" "$@" 2>"/tmp/tandem-cluster-$name.log" &
   pids+=($!)
   printf -v "${name}_url" 'http://127.0.0.1:%s' "$port"
   printf -v "${name}_pid" '%s' "$!"

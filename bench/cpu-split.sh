@@ -28,8 +28,8 @@ cpu() { awk -v t="$TCK" '{ printf "%.2f %.2f", $14 / t, $15 / t }' "/proc/$1/sta
 measure() {
   local port before after driver
   port=$(free_port)
-  # shellcheck disable=SC2086
-  "$BIN" -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" $SERVER_FLAGS >"$work/server.log" 2>&1 &
+  # shellcheck disable=SC2046 # the flags are separate words
+  "$BIN" -addr "127.0.0.1:$port" -turn-addr "127.0.0.1:$(free_port)" $(server_flags) >"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   before=$(cpu "$pid")

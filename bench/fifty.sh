@@ -84,8 +84,8 @@ redis_url="redis://127.0.0.1:$redis_port/0"
 port=() pid=() idle=()
 for k in $(seq 0 $((N - 1))); do
   port[k]=$(free_port)
-  # shellcheck disable=SC2086
-  nice -n 3 "$BIN" $SERVER_FLAGS -redis "$redis_url" -addr "127.0.0.1:${port[k]}" -turn-addr "127.0.0.1:$(free_port)" \
+  # shellcheck disable=SC2046 # the flags are separate words
+  nice -n 3 "$BIN" $(server_flags) -redis "$redis_url" -addr "127.0.0.1:${port[k]}" -turn-addr "127.0.0.1:$(free_port)" \
     2>"/tmp/tandem-fifty-instance$k.log" &
   pids+=($!)
   pid[k]=$!

@@ -1,9 +1,10 @@
 # bench/lib.sh: shared by the bench scripts (sourced, not run).
 
-# SERVER_FLAGS lift the per-address and per-connection limits for Tandem
-# servers that one machine's bench clients load (as bench.ServerFlags does
-# for the servers `tandem bench` starts itself).
-SERVER_FLAGS="-log-level warn -max-conns-per-ip -1 -joins-per-ip-per-minute -1 -message-burst -1 -max-conns -1 -max-rooms -1 -turn-secret bench"
+# server_flags prints the flags that lift the per-address and
+# per-connection limits for Tandem servers that one machine's bench clients
+# load: the ones `tandem bench` gives the servers it starts itself
+# (bench.LimitFlags), from the binary $BIN.
+server_flags() { "$BIN" bench flags; }
 
 # free_port prints a port free on 127.0.0.1 for UDP and TCP, outside the
 # relay range 49152-65535 and the ephemeral range.

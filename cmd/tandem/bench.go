@@ -17,7 +17,7 @@ import (
 )
 
 // benchUsage is the help of `tandem bench`.
-const benchUsage = `Usage: tandem bench signal|turn|call [flags]
+const benchUsage = `Usage: tandem bench signal|turn|call|flags [flags]
 
 Measures a Tandem server on this machine, over loopback only. Without a
 target flag (-url, -server) each mode starts its own Tandem, this binary,
@@ -29,6 +29,8 @@ the end. Progress goes to stderr, the final table to stdout.
   turn    TURN clients bounce datagrams off an echo peer through the relay;
           allocations/s, packets/s, Mbit/s, loss, RTT, CPU per packet
   call    two peers time a call's setup, direct and relay-only
+  flags   prints the limit flags those servers get, for scripts that
+          start servers of their own (bench/*.sh)
 
 'tandem bench MODE -h' lists the flags of a mode.
 `
@@ -38,6 +40,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		fmt.Fprint(stderr, benchUsage)
 		return flag.ErrHelp
+	}
+	if args[0] == "flags" {
+		_, err := fmt.Fprintln(stdout, strings.Join(bench.LimitFlags(), " "))
+		return err
 	}
 	if n, err := bench.RaiseFileLimit(200_000); err != nil {
 		fmt.Fprintln(stderr, "bench: cannot raise the open-file limit:", err)

@@ -142,3 +142,21 @@ func TestPprofFlag(t *testing.T) {
 		t.Errorf("GET /debug/pprof/cmdline: %s", res.Status)
 	}
 }
+
+// TestBenchFlags checks that what `tandem bench flags` prints for the bench
+// scripts is a valid command line that turns the limits off.
+func TestBenchFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runBench(context.Background(), []string{"flags"}, &out, &errOut); err != nil {
+		t.Fatalf("bench flags: %v (%s)", err, errOut.String())
+	}
+	c, err := parseConfig(strings.Fields(out.String()), func(string) string { return "" }, &errOut)
+	if err != nil {
+		t.Fatalf("parse %q: %v", out.String(), err)
+	}
+	s := c.signaling
+	if s.maxConns != -1 || s.maxRooms != -1 || s.maxConnsPerIP != -1 || s.joinsPerIPPerMinute != -1 || s.messageBurst != -1 ||
+		c.turn.maxBitrate != -1 || c.turn.maxAllocsPerIP != -1 {
+		t.Errorf("limits left on by %q: signaling %+v, turn %+v", out.String(), s, c.turn)
+	}
+}
