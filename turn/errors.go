@@ -10,4 +10,5 @@ var (
 	ErrTCPRelay         = errors.New("turn: TCP relay allocations are not supported")
 	ErrForbiddenPeer    = errors.New("turn: peer address is not allowed")
 	ErrBadICEURL        = errors.New("turn: ICE server URL must start with stun:, stuns:, turn: or turns:")
+	ErrBitrateTooLow    = errors.New("turn: maximum bitrate is too low for a call (it is in bits per second; negative means no cap)")
 )

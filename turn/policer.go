@@ -30,7 +30,7 @@ type policer struct {
 }
 
 func newPolicer(bytesPerSec, burst int) *policer {
-	r := int64(min(bytesPerSec, maxPolicedRate))
+	r := int64(max(1, min(bytesPerSec, maxPolicedRate))) // allowAt divides by it
 	b := int64(min(burst, maxPolicedRate))
 	return &policer{rate: r, max: b * int64(time.Second), tokens: b * int64(time.Second), last: time.Since(monoEpoch)}
 }

@@ -62,7 +62,8 @@ type Config struct {
 	MaxAllocationLifetime time.Duration
 	// MaxBitrate caps each allocation's relayed bits per second in each
 	// direction; what exceeds it is dropped. Default 20 Mbit/s; negative
-	// means no cap.
+	// means no cap. Under minBitrate it is refused: no call fits, and a
+	// figure such as 20 is more likely meant in Mbit/s.
 	MaxBitrate int
 	// UDPListeners is how many UDP sockets share the TURN port (with
 	// SO_REUSEPORT, where the system has it; the kernel spreads clients
@@ -71,6 +72,10 @@ type Config struct {
 	// sockets use more cores. Default: GOMAXPROCS.
 	UDPListeners int
 }
+
+// minBitrate is the lowest MaxBitrate accepted: one audio stream with
+// its packet overhead.
+const minBitrate = 100_000
 
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
@@ -129,6 +134,9 @@ func (c Config) validate() error {
 	}
 	if c.RelayMinPort == 0 || c.RelayMinPort > c.RelayMaxPort {
 		return fmt.Errorf("%w: %d-%d", ErrBadPortRange, c.RelayMinPort, c.RelayMaxPort)
+	}
+	if c.MaxBitrate > 0 && c.MaxBitrate < minBitrate {
+		return fmt.Errorf("%w: %d, under %d", ErrBitrateTooLow, c.MaxBitrate, minBitrate)
 	}
 	for _, u := range c.ExtraURLs {
 		scheme, _, _ := strings.Cut(u, ":")

@@ -498,6 +498,24 @@ func TestExtraICEServers(t *testing.T) {
 	}
 }
 
+// A cap of a few bits per second would make the policer divide by zero,
+// and no call fits under 100 kbit/s anyway: such a setting is refused.
+func TestMaxBitrateTooLow(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tt := range []struct {
+		bitrate int
+		ok      bool
+	}{{1, false}, {7, false}, {20, false}, {99_999, false}, {100_000, true}, {-1, true}, {0, true}} {
+		s, err := New(Config{Addr: "127.0.0.1:0", Secret: "s", MaxBitrate: tt.bitrate, RelayMinPort: 61000, RelayMaxPort: 61999}, log)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrBitrateTooLow)) {
+			t.Errorf("MaxBitrate %d: %v", tt.bitrate, err)
+		}
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
 // allocateRelay allocates a relay for user name over network ("udp" or
 // "tcp"), released when the test ends.
 func allocateRelay(t *testing.T, s *Server, name, network string) net.PacketConn {

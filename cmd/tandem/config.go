@@ -80,7 +80,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.turn.previousSecret, "turn-previous-secret", "", "the secret before a rotation: credentials minted with it before this start keep working until they expire")
 	fs.IntVar(&c.turn.maxAllocsPerUser, "turn-max-allocs-per-user", 10, "live TURN allocations per credential (one person); -1: no limit")
 	fs.IntVar(&c.turn.maxAllocsPerIP, "turn-max-allocs-per-ip", 200, "live TURN allocations per client address; -1: no limit")
-	fs.IntVar(&c.turn.maxBitrate, "turn-max-bitrate", 20_000_000, "bits per second each TURN allocation may relay in each direction; -1: no cap")
+	fs.IntVar(&c.turn.maxBitrate, "turn-max-bitrate", 20_000_000, "bits per second each TURN allocation may relay in each direction (at least 100000); -1: no cap")
 	fs.DurationVar(&c.turn.maxLifetime, "turn-max-lifetime", 12*time.Hour, "a TURN relay is closed after this long, refreshed or not")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.redisURL, "redis", "", "share rooms with other instances through this Redis, e.g. redis://127.0.0.1:6379/0 (default: rooms in memory)")
