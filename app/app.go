@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -21,9 +22,9 @@ type Config struct {
 	// AllowedOrigins are origins, besides the page's own, whose pages may
 	// open the signaling WebSocket ("https://example.org").
 	AllowedOrigins []string
-	// TrustedProxies are the reverse proxies (addresses or CIDRs) whose
-	// X-Forwarded-For header gives the client address for per-address limits.
-	TrustedProxies []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// gives the client address for per-address limits.
+	TrustedProxies []netip.Prefix
 }
 
 // RoomServer runs signaling connections; *signaling.Hub is one. Start
@@ -55,6 +56,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		assets:   deps.Assets,
 		messages: messages,
 		origins:  cfg.AllowedOrigins,
+		proxies:  cfg.TrustedProxies,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "tandem",
@@ -64,10 +66,11 @@ func New(cfg Config, deps Deps) *fiber.App {
 		IdleTimeout:           60 * time.Second,
 		BodyLimit:             16 << 10, // the only body is the room form
 		ErrorHandler:          h.error,
-		// Behind a reverse proxy, per-address limits need the real client.
+		// Behind a trusted reverse proxy, the page's scheme and host are the
+		// proxy's (X-Forwarded-Proto, for the origin check). The client's
+		// address is handlers.clientIP's business.
 		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
-		TrustedProxies:          cfg.TrustedProxies,
-		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
+		TrustedProxies:          prefixStrings(cfg.TrustedProxies),
 		EnableIPValidation:      true,
 		// A WebSocket keeps what fasthttp holds when it is upgraded. With
 		// this, that excludes the 4 KiB read buffer, released as soon as a
@@ -137,9 +140,11 @@ func securityHeaders(c *fiber.Ctx) error {
 	return err
 }
 
-func proxyHeader(trusted []string) string {
-	if len(trusted) == 0 {
-		return ""
+// prefixStrings formats prefixes the way Fiber takes them.
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
 	}
-	return fiber.HeaderXForwardedFor
+	return out
 }

@@ -29,6 +29,7 @@ type handlers struct {
 	assets   *assets.Bundle
 	messages catalogue
 	origins  []string
+	proxies  []netip.Prefix // trusted reverse proxies
 }
 
 func (h *handlers) viewAssets() views.Assets {
@@ -122,8 +123,8 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 	if hostOnly, _, err := net.SplitHostPort(host); err == nil {
 		host = hostOnly
 	}
-	ip, err := netip.ParseAddr(c.IP())
-	if err != nil {
+	ip, ok := h.clientIP(c)
+	if !ok {
 		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
 	}
 	c.Locals("join", signaling.JoinRequest{
@@ -173,4 +174,40 @@ func (h *handlers) asset(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, f.ContentType)
 	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 	return c.Send(f.Body)
+}
+
+// clientIP is the address of the client a request comes from, for
+// per-address limits. Behind a trusted proxy it is the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy: each proxy
+// appends the address it was reached from, so the entries further left
+// are whatever the client wrote. (Fiber's c.IP() takes the left-most.)
+func (h *handlers) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
+	remote, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	if !ok {
+		return netip.Addr{}, false
+	}
+	ip := remote.Unmap()
+	if !h.trusted(ip) {
+		return ip, true
+	}
+	forwarded := c.IPs()
+	for i := len(forwarded) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(forwarded[i])
+		if err != nil {
+			break
+		}
+		if ip = a.Unmap(); !h.trusted(ip) {
+			return ip, true
+		}
+	}
+	return ip, true // every hop a trusted proxy: the left-most one
+}
+
+func (h *handlers) trusted(ip netip.Addr) bool {
+	for _, p := range h.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

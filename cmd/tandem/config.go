@@ -86,7 +86,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.redisURL, "redis", "", "share rooms with other instances through this Redis, e.g. redis://127.0.0.1:6379/0 (default: rooms in memory)")
 	fs.StringVar(&c.iceServers, "ice-servers", "", "comma-separated extra STUN/TURN URLs for browsers (e.g. turn:turn2.example.org:3478); TURN ones get the same REST credentials, so they must share -turn-secret")
 	fs.BoolVar(&c.logRooms, "log-rooms", false, "write room names and client addresses to logs in clear (default: a keyed hash)")
-	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed: its right-most entry that is not one of them is the client")
 	fs.IntVar(&c.signaling.maxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes the connection with 1009")
 	fs.Float64Var(&c.signaling.messageRate, "message-rate", 50, "signaling messages per second allowed per connection (sustained)")
 	fs.IntVar(&c.signaling.messageBurst, "message-burst", 200, "signaling messages a connection may send in a burst")
@@ -153,6 +153,24 @@ func prefixes(s string) ([]netip.Prefix, error) {
 		p, err := netip.ParsePrefix(part)
 		if err != nil {
 			return nil, fmt.Errorf("network %q: %w", part, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// hostsOrPrefixes parses a comma-separated list of addresses and CIDRs; an
+// address stands for itself alone.
+func hostsOrPrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range splitList(s) {
+		if a, err := netip.ParseAddr(part); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a network: %w", part, err)
 		}
 		out = append(out, p.Masked())
 	}

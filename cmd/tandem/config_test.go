@@ -76,4 +76,12 @@ func TestPortRangeAndPrefixes(t *testing.T) {
 	if _, err := prefixes("10.0.0.1"); err == nil {
 		t.Error("prefixes accepted an address without a length")
 	}
+	h, err := hostsOrPrefixes("10.0.0.5, 10.1.0.0/16, ::ffff:192.0.2.1, fd00::1")
+	if err != nil || len(h) != 4 || h[0].String() != "10.0.0.5/32" || h[1].String() != "10.1.0.0/16" ||
+		h[2].String() != "192.0.2.1/32" || h[3].String() != "fd00::1/128" {
+		t.Errorf("hostsOrPrefixes = %v, %v", h, err)
+	}
+	if _, err := hostsOrPrefixes("10.0.0.5, proxy.example.org"); err == nil {
+		t.Error("hostsOrPrefixes accepted a host name")
+	}
 }

@@ -106,9 +106,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxRooms:            lim.maxRooms,
 		LogRooms:            cfg.logRooms,
 	}, store, logger)
+	proxies, err := hostsOrPrefixes(cfg.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
 	web := app.New(app.Config{
 		AllowedOrigins: splitList(cfg.allowedOrigins),
-		TrustedProxies: splitList(cfg.trustedProxies),
+		TrustedProxies: proxies,
 	}, app.Deps{
 		Rooms: hub, Ready: store.Ready, Assets: bundle, Logger: logger,
 	})
