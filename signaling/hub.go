@@ -46,7 +46,7 @@ type Config struct {
 	// WriteTimeout bounds one write to a client. Default 10 s.
 	WriteTimeout time.Duration
 	// QueueSize is how many messages may wait for a slow client before it
-	// is disconnected. Default 64.
+	// is disconnected. Default (and for 0 or less) 64.
 	QueueSize int
 	// MessageRate and MessageBurst bound each connection's messages (a
 	// token bucket). Defaults 50/s and 200: an ICE gathering burst fits.
@@ -89,7 +89,9 @@ func (c Config) withDefaults() Config {
 	defDur(&c.MaintainInterval, 2*time.Second)
 	defDur(&c.StoreTimeout, 2*time.Second)
 	defDur(&c.WriteTimeout, 10*time.Second)
-	def(&c.QueueSize, 64)
+	if c.QueueSize <= 0 { // no "off": an unbounded queue is a slow client's memory
+		c.QueueSize = 64
+	}
 	if c.MessageRate == 0 {
 		c.MessageRate = 50
 	}
@@ -167,7 +169,9 @@ func (h *Hub) putFrame(buf *bytes.Buffer) {
 }
 
 // deliver hands a message from the store to the connection holding seatID
-// here, if any. msg is the store's: it is copied if kept.
+// here, if any, and reports whether it took the message: a frame for a
+// client being put out is not taken, so that the sender hears so. msg is
+// the store's: it is copied if kept.
 func (h *Hub) deliver(seatID string, msg []byte) bool {
 	h.mu.Lock()
 	p := h.local[seatID]
@@ -177,7 +181,7 @@ func (h *Hub) deliver(seatID string, msg []byte) bool {
 	}
 	switch msg[0] {
 	case msgFrame:
-		p.sendCopy(msg[1:])
+		return p.sendCopy(msg[1:])
 	case msgPeerJoined:
 		p.meet(string(msg[1:]))
 	case msgPeerLeft:

@@ -133,7 +133,7 @@ func (p *Peer) setOtherLocked(id string) {
 	}
 	p.otherID = id
 	p.otherGen++
-	p.enqueueLocked(outFrame{data: encode(msg)})
+	_ = p.enqueueLocked(outFrame{data: encode(msg)})
 }
 
 // outFrame is a frame waiting for the writer. A relayed frame is held in
@@ -148,36 +148,44 @@ type outFrame struct {
 // send queues a frame for the client. A client too slow to drain its queue
 // is disconnected rather than allowed to stall its peer or lose a message.
 func (p *Peer) send(frame []byte) {
-	p.enqueue(outFrame{data: frame})
+	_ = p.enqueue(outFrame{data: frame})
 }
 
-// sendCopy queues a copy of frame, which the caller may reuse at once.
-func (p *Peer) sendCopy(frame []byte) {
+// sendCopy queues a copy of frame, which the caller may reuse at once. It
+// reports false if the frame was dropped: the client is being put out.
+func (p *Peer) sendCopy(frame []byte) bool {
 	buf := p.hub.getFrame()
 	buf.Write(frame)
-	p.enqueue(outFrame{data: buf.Bytes(), buf: buf})
+	if !p.enqueue(outFrame{data: buf.Bytes(), buf: buf}) {
+		p.hub.putFrame(buf)
+		return false
+	}
+	return true
 }
 
-func (p *Peer) enqueue(f outFrame) {
+func (p *Peer) enqueue(f outFrame) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.enqueueLocked(f)
+	return p.enqueueLocked(f)
 }
 
-func (p *Peer) enqueueLocked(f outFrame) {
+// enqueueLocked queues f for the writer, and reports false if it dropped f
+// instead: the client is being put out, or is too slow and now will be.
+func (p *Peer) enqueueLocked(f outFrame) bool {
 	if p.stopping {
-		return
+		return false
 	}
 	if len(p.queue) >= p.hub.cfg.QueueSize {
 		p.log(slog.LevelWarn, "client too slow, disconnecting")
 		p.stopLocked(closePolicy, "too slow")
-		return
+		return false
 	}
 	if p.queue == nil {
 		p.queue = p.slots[:0]
 	}
 	p.queue = append(p.queue, f)
 	p.wakeLocked()
+	return true
 }
 
 // stop asks the writer to flush what is queued, send a close frame with

@@ -1,0 +1,37 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+)
+
+// A signal to a peer that is being put out (here too slow: its queue
+// overflowed) cannot reach it; the sender is told so, not left waiting for
+// an answer that will never come. With one process the hub knows at once;
+// across instances the one holding the peer cannot answer back.
+func TestSignalToStoppingPeerIsRefused(t *testing.T) {
+	hub, base := newTestHub(t, backend{"memory", func(*testing.T) Store { return NewMemoryStore() }}, Config{})
+	a, _, _, bID := pair(t, base, "stopping")
+	hub.mu.Lock()
+	b := hub.local[bID]
+	hub.mu.Unlock()
+	b.stop(closePolicy, "too slow")
+	start := time.Now()
+	a.sendText(`{"type":"signal","data":{"answer":"important"}}`)
+	if m := a.expect(TypeError); m.Code != CodeNoPeer {
+		t.Fatalf("a got %+v, want error %s", m, CodeNoPeer)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a was told after %v", took)
+	}
+}
+
+// A QueueSize of 0 or less is the default, not a queue that refuses
+// everything (which put every client out at its first message).
+func TestQueueSizeNotPositive(t *testing.T) {
+	for _, q := range []int{0, -1} {
+		if got := (Config{QueueSize: q}).withDefaults().QueueSize; got != 64 {
+			t.Errorf("QueueSize %d became %d, want 64", q, got)
+		}
+	}
+}
