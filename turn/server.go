@@ -57,6 +57,10 @@ type Config struct {
 	// credential user (one peer) and per client address. Defaults 10 and
 	// 200; negative means no limit.
 	MaxAllocsPerUser, MaxAllocsPerIP int
+	// MaxTCPConns bounds the TURN-over-TCP connections open at once; from
+	// one address they are bounded by MaxAllocsPerIP, as each carries one
+	// allocation. Default 10,000; negative means no limit.
+	MaxTCPConns int
 	// MaxAllocationLifetime closes a relay after this long, refreshes or
 	// not. Default 12h.
 	MaxAllocationLifetime time.Duration
@@ -104,6 +108,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.MaxAllocsPerUser = orDefault(c.MaxAllocsPerUser, 10)
 	c.MaxAllocsPerIP = orDefault(c.MaxAllocsPerIP, 200)
+	c.MaxTCPConns = orDefault(c.MaxTCPConns, 10_000)
 	c.MaxBitrate = orDefault(c.MaxBitrate, 20_000_000)
 	if c.MaxAllocationLifetime == 0 {
 		c.MaxAllocationLifetime = 12 * time.Hour
@@ -228,7 +233,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		},
 		PacketConnConfigs: packetConns,
 		ListenerConfigs: []turn.ListenerConfig{{
-			Listener:              tcp,
+			Listener:              newTCPListener(tcp, cfg.MaxAllocsPerIP, cfg.MaxTCPConns, log),
 			RelayAddressGenerator: relays(),
 			PermissionHandler:     permit,
 		}},
