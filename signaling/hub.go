@@ -124,9 +124,22 @@ type Hub struct {
 	storeDown atomic.Bool
 
 	mu     sync.Mutex
-	local  map[string]*Peer // guarded by mu; seat id -> its connection here
-	rooms  map[string]int   // guarded by mu; room -> connections here, joining or held
-	closed bool             // guarded by mu
+	local  map[string]*Peer     // guarded by mu; seat id -> its connection here
+	rooms  map[string]*roomHere // guarded by mu; the rooms with connections here
+	closed bool                 // guarded by mu
+}
+
+// roomHere is what the hub keeps of a room while connections of it are
+// here, joining or held.
+type roomHere struct {
+	conns int // guarded by Hub.mu
+	// seats orders this instance's changes to the room's seats: taking a
+	// seat back, from the store's answer until the peer is held, and a
+	// departure, from the check that the peer still holds its seat until
+	// the store is told. Otherwise a connection taking its seat back here
+	// could be undone by the late departure of the one it replaces, which
+	// the store cannot tell apart from it (same seat, same instance).
+	seats sync.Mutex
 }
 
 // NewHub returns a hub whose rooms live in store.
@@ -140,7 +153,7 @@ func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 		store:  store,
 		quit:   make(chan struct{}),
 		local:  make(map[string]*Peer),
-		rooms:  make(map[string]int),
+		rooms:  make(map[string]*roomHere),
 	}
 	h.frames.New = func() any { return new(bytes.Buffer) }
 	store.Listen(h.deliver)
@@ -246,11 +259,36 @@ func (h *Hub) holds(p *Peer) bool {
 func (h *Hub) claimRoom(room string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cfg.MaxRooms > 0 && h.rooms[room] == 0 && len(h.rooms) >= h.cfg.MaxRooms {
-		return false
+	r := h.rooms[room]
+	if r == nil {
+		if h.cfg.MaxRooms > 0 && len(h.rooms) >= h.cfg.MaxRooms {
+			return false
+		}
+		r = &roomHere{}
+		h.rooms[room] = r
 	}
-	h.rooms[room]++
+	r.conns++
 	return true
+}
+
+// lockSeats locks room's roomHere.seats and returns its unlock. It counts
+// itself as a connection of the room meanwhile, which keeps the roomHere
+// for whoever waits on the lock: a departing peer may hold no count of its
+// own any more (a newer connection took it over with the seat).
+func (h *Hub) lockSeats(room string) (unlock func()) {
+	h.mu.Lock()
+	r := h.rooms[room]
+	if r == nil {
+		r = &roomHere{}
+		h.rooms[room] = r
+	}
+	r.conns++
+	h.mu.Unlock()
+	r.seats.Lock()
+	return func() {
+		r.seats.Unlock()
+		h.releaseRoom(room)
+	}
 }
 
 // releaseRoom gives back a count claimRoom took.
@@ -262,8 +300,10 @@ func (h *Hub) releaseRoom(room string) {
 
 // uncount takes one connection off room's count. h.mu must be held.
 func (h *Hub) uncount(room string) {
-	if h.rooms[room]--; h.rooms[room] <= 0 {
-		delete(h.rooms, room)
+	if r := h.rooms[room]; r != nil {
+		if r.conns--; r.conns <= 0 {
+			delete(h.rooms, room)
+		}
 	}
 }
 

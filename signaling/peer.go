@@ -424,7 +424,7 @@ func (h *Hub) session(p *Peer) {
 // returns nil if the connection was refused, and ok false if the peer was
 // seated but cannot be served (it is being stopped, with the reason told).
 func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
-	res, ok := h.join(conn, req)
+	res, unlockSeats, ok := h.join(conn, req)
 	if !ok {
 		return nil, false
 	}
@@ -447,6 +447,7 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 	p.send(encode(hello))
 
 	err := h.announce(p, res)
+	unlockSeats()
 	switch {
 	case errors.Is(err, ErrHubClosed):
 		p.send(errorMessage(CodeServerShutdown, refusals[CodeServerShutdown]))
@@ -463,12 +464,15 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 }
 
 // join takes a seat for the connection in the store, or answers it with why
-// not (full, capacity, store unavailable) and reports false.
-func (h *Hub) join(conn Conn, req JoinRequest) (res JoinResult, ok bool) {
+// not (full, capacity, store unavailable) and reports false. A connection
+// taking its seat back returns holding the room's seat lock (see
+// roomHere.seats), which the caller unlocks with unlockSeats once the peer
+// is held; answers are sent without it.
+func (h *Hub) join(conn Conn, req JoinRequest) (res JoinResult, unlockSeats func(), ok bool) {
 	if !h.claimRoom(req.Room) {
 		h.log.Warn("too many rooms", "room", h.label(req.Room))
 		h.refuse(conn, CodeServerBusy, closeTryLater)
-		return JoinResult{}, false
+		return JoinResult{}, nil, false
 	}
 	defer func() {
 		if !ok {
@@ -482,22 +486,29 @@ func (h *Hub) join(conn Conn, req JoinRequest) (res JoinResult, ok bool) {
 		// the store is back.
 		if err := h.store.Ready(ctx); err != nil {
 			h.refuse(conn, CodeUnavailable, closeTryLater)
-			return JoinResult{}, false
+			return JoinResult{}, nil, false
 		}
 		h.storeDown.Store(false)
 	}
+	unlockSeats = func() {}
+	if req.Seat != "" { // taking a seat back: not amid its old connection's departure
+		unlockSeats = h.lockSeats(req.Room)
+	}
 	res, err := h.store.Join(ctx, req.Room, req.Seat)
+	if err != nil {
+		unlockSeats()
+	}
 	switch {
 	case errors.Is(err, ErrRoomFull):
 		h.log.Info("room full", "room", h.label(req.Room))
 		h.refuseFull(conn, req.Room)
-		return JoinResult{}, false
+		return JoinResult{}, nil, false
 	case err != nil:
 		h.log.Warn("join failed", "room", h.label(req.Room), "err", err)
 		h.refuse(conn, CodeUnavailable, closeTryLater)
-		return JoinResult{}, false
+		return JoinResult{}, nil, false
 	}
-	return res, true
+	return res, unlockSeats, true
 }
 
 // announce registers the seated peer here, so that messages find it, and
@@ -560,6 +571,8 @@ func (h *Hub) leave(p *Peer, goodbye bool) {
 	h.mu.Lock()
 	closing := h.closed
 	h.mu.Unlock()
+	unlockSeats := h.lockSeats(p.room)
+	defer unlockSeats()
 	if !h.holds(p) {
 		p.log(slog.LevelInfo, "left: replaced")
 		return

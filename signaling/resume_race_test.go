@@ -1,0 +1,63 @@
+package signaling
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// gatedStore holds the first Away at a gate, as a slow store round trip
+// would (a Redis in a reconnect storm).
+type gatedStore struct {
+	Store
+	entered, release chan struct{}
+}
+
+func (s *gatedStore) Away(ctx context.Context, room, seatID string, grace time.Duration) error {
+	select {
+	case s.entered <- struct{}{}:
+		<-s.release
+	default:
+	}
+	return s.Store.Away(ctx, room, seatID, grace)
+}
+
+// A connection that drops and comes straight back to the same instance
+// takes its seat back; the departure of the dropped one, reaching the
+// store later, must not undo that. It did: the store cannot tell the two
+// connections apart, so the seat went away and expired with its grace,
+// the one back was told its place was lost, and the other person
+// peer-left, which ends the call.
+func TestResumeAmidDeparture(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		var st *gatedStore
+		gated := backend{be.name, func(t *testing.T) Store {
+			st = &gatedStore{Store: be.newStore(t), entered: make(chan struct{}), release: make(chan struct{})}
+			return st
+		}}
+		_, base := newTestHub(t, gated, Config{SeatGrace: 300 * time.Millisecond, MaintainInterval: 100 * time.Millisecond})
+		a := dial(t, base+"resume-race")
+		a.expect(TypeCreated)
+		b := dial(t, base+"resume-race")
+		joined := b.expect(TypeJoined)
+		a.expect(TypePeerJoined)
+
+		_ = b.conn.UnderlyingConn().Close() // b's network drops
+		<-st.entered                        // the departure is on its way to the store
+		b2 := dial(t, base+"resume-race?seat="+joined.Seat)
+		time.AfterFunc(100*time.Millisecond, func() { close(st.release) }) // and gets there after b2 asked
+		if m := b2.expect(TypeJoined); !m.Resumed {
+			t.Fatalf("b2 did not take the seat back: %+v", m)
+		}
+
+		time.Sleep(800 * time.Millisecond) // past the grace, and several maintenance rounds
+		a.sendText(`{"type":"signal","data":{"x":1}}`)
+		if m := b2.expect(TypeSignal); string(m.Data) != `{"x":1}` {
+			t.Errorf("b2 got %+v, want the signal", m)
+		}
+		_ = a.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, frame, err := a.conn.ReadMessage(); err == nil {
+			t.Errorf("a got %s, although b is back", frame)
+		}
+	})
+}
