@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -10,14 +11,15 @@ import (
 // would (a Redis in a reconnect storm).
 type gatedStore struct {
 	Store
-	entered, release chan struct{}
+	aways   atomic.Int32
+	entered chan struct{} // buffered: the first Away need not wait for the test to look
+	release chan struct{}
 }
 
 func (s *gatedStore) Away(ctx context.Context, room, seatID string, grace time.Duration) error {
-	select {
-	case s.entered <- struct{}{}:
+	if s.aways.Add(1) == 1 {
+		s.entered <- struct{}{}
 		<-s.release
-	default:
 	}
 	return s.Store.Away(ctx, room, seatID, grace)
 }
@@ -32,10 +34,13 @@ func TestResumeAmidDeparture(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		var st *gatedStore
 		gated := backend{be.name, func(t *testing.T) Store {
-			st = &gatedStore{Store: be.newStore(t), entered: make(chan struct{}), release: make(chan struct{})}
+			st = &gatedStore{Store: be.newStore(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
 			return st
 		}}
-		_, base := newTestHub(t, gated, Config{SeatGrace: 300 * time.Millisecond, MaintainInterval: 100 * time.Millisecond})
+		// The grace is long enough for b2's join to follow the departure
+		// on a loaded machine, and short enough to wait out.
+		const grace = 1500 * time.Millisecond
+		_, base := newTestHub(t, gated, Config{SeatGrace: grace, MaintainInterval: 100 * time.Millisecond})
 		a := dial(t, base+"resume-race")
 		a.expect(TypeCreated)
 		b := dial(t, base+"resume-race")
@@ -50,7 +55,7 @@ func TestResumeAmidDeparture(t *testing.T) {
 			t.Fatalf("b2 did not take the seat back: %+v", m)
 		}
 
-		time.Sleep(800 * time.Millisecond) // past the grace, and several maintenance rounds
+		time.Sleep(grace + 500*time.Millisecond) // past the grace, and several maintenance rounds
 		a.sendText(`{"type":"signal","data":{"x":1}}`)
 		if m := b2.expect(TypeSignal); string(m.Data) != `{"x":1}` {
 			t.Errorf("b2 got %+v, want the signal", m)
