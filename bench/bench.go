@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"slices"
@@ -102,25 +103,28 @@ func (p *Process) Stop() error {
 }
 
 // FreePort returns a TCP port on host that was free a moment ago and, when
-// udp is set, free on UDP too.
+// udp is set, free for UDP too. It picks from 20000-29999, below the
+// ephemeral ranges (Linux 32768-60999, others 49152-65535) where the
+// system's own picks would often land inside the TURN relay range
+// (49152-65535), which a server refuses to listen in.
 func FreePort(host string, udp bool) (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	for range 100 {
+		port := 20000 + rand.IntN(10000)
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return 0, fmt.Errorf("bench: find a free port: %w", err)
+			continue
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		_ = ln.Close()
 		if !udp {
 			return port, nil
 		}
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err == nil {
+		if pc, err := net.ListenPacket("udp", addr); err == nil {
 			_ = pc.Close()
 			return port, nil
 		}
 	}
-	return 0, errors.New("bench: no port free on both TCP and UDP")
+	return 0, errors.New("bench: no port free in 20000-29999")
 }
 
 // RaiseFileLimit raises the soft limit on open files to want, and the hard
