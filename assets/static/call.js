@@ -82,6 +82,7 @@ const seatKey = "tandem-seat:" + room;
 // Set while this tab is in the call, so that a reload goes straight back in.
 const inCallKey = "tandem-in-call:" + room;
 const nameKey = "tandem-name";
+const closeReplaced = 4000; // the server's close code: a newer connection took our seat
 const devicesKey = "tandem-devices";
 
 const maxNameLength = 40;
@@ -523,6 +524,7 @@ function signal(data) {
 
 function connect() {
   clearTimeout(call.retryTimer);
+  if (!call.inCall) return; // hung up, or put out, while a reconnect was pending
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   // The seat token takes our own seat back after a dropped connection or a
   // server that has not yet noticed the old one died.
@@ -542,10 +544,17 @@ function connect() {
     }
     call.inbox = call.inbox.then(() => onMessage(message)).catch((err) => console.error("tandem:", err));
   };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (call.ws !== ws) return;
     call.ws = null;
     if (!call.inCall) return;
+    if (event.code === closeReplaced) {
+      // Another tab of ours took our seat back (a duplicated tab carries
+      // the seat token). Reconnecting would take it back in turn, and the
+      // two would fight over it, breaking the call for everyone.
+      replaced();
+      return;
+    }
     // The call's media does not go through this socket: keep it, and
     // reconnect signaling behind it.
     if (isConnected()) {
@@ -725,8 +734,11 @@ async function onSignal(data) {
     // from a new session means our offer went to a new page: offer again.
     const answerToFresh = data.description.type === "answer";
     if (call.remoteSession || !call.pc) startPeer();
-    call.remoteSession = data.session;
+    // Dropped, not used: remember no session, so that the answer to the
+    // offer our new connection makes is taken, not seen as new again (which
+    // started a new connection on each side for every answer, in a loop).
     if (answerToFresh && call.pc.signalingState === "stable") return;
+    call.remoteSession = data.session;
   } else if (data.candidate && data.session !== call.remoteSession) {
     return; // a late candidate of a session we no longer talk to
   }
@@ -735,7 +747,13 @@ async function onSignal(data) {
     const description = data.description;
     const collision = description.type === "offer" && (call.makingOffer || pc.signalingState !== "stable");
     call.ignoreOffer = !call.polite && collision;
-    if (call.ignoreOffer) return;
+    if (call.ignoreOffer) {
+      // Ours wins, but it may never have arrived (sent while the other
+      // side was away, and answered no-peer): send it again, or both
+      // sides would wait for an answer for good.
+      if (!call.makingOffer && pc.signalingState === "have-local-offer") signal({ description: pc.localDescription });
+      return;
+    }
     await pc.setRemoteDescription(description);
     if (description.type === "offer") {
       if (!call.tracksAdded) await addLocalMedia(pc);
@@ -1046,6 +1064,10 @@ function join() {
 
 function enterRoom() {
   call.inCall = true;
+  // Messages are handled in order, each after the one before. After a hang
+  // up the chain may wait forever: a peer connection closed mid-message
+  // never settles that message's promise. Start a new one.
+  call.inbox = Promise.resolve();
   setPhase("call");
   setState("connecting", "status.connectingRoom");
   connect();
@@ -1064,6 +1086,7 @@ async function rejoin(saved) {
 
 function hangUp() {
   call.inCall = false;
+  clearTimeout(call.retryTimer);
   sessionStorage.removeItem(seatKey);
   sessionStorage.removeItem(inCallKey);
   send({ type: "leave" });
@@ -1072,6 +1095,16 @@ function hangUp() {
   closePeer();
   stopMedia();
   end("waiting", "status.left", "ended.leftTitle", "ended.leftText", "ended.rejoin");
+}
+
+function replaced() {
+  call.inCall = false;
+  clearTimeout(call.retryTimer);
+  sessionStorage.removeItem(seatKey);
+  sessionStorage.removeItem(inCallKey);
+  closePeer();
+  stopMedia();
+  end("waiting", "status.left", "ended.replacedTitle", "ended.replacedText", "ended.rejoin");
 }
 
 function end(state, statusKey, titleKey, textKey, againKey) {

@@ -18,6 +18,7 @@ type cutProxy struct {
 	ln       net.Listener
 	target   string
 	accepted atomic.Int64
+	refuse   atomic.Bool // reset new connections at once: the network is down
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // guarded by mu; both ends of each pair
@@ -54,6 +55,13 @@ func (p *cutProxy) serve() {
 			return
 		}
 		p.accepted.Add(1)
+		if p.refuse.Load() {
+			if tc, ok := client.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // a reset, as from a network that is down
+			}
+			client.Close()
+			continue
+		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
 			client.Close()
@@ -260,4 +268,182 @@ func dialRoom(t *testing.T, srv testServer, room string) wireMessage {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return readMessage(t, conn)
+}
+
+// callApart starts a server and a call between two tabs, each behind its
+// own proxy, so that one tab's network can fail alone.
+func callApart(t *testing.T) ([2]*cutProxy, [2]*tab) {
+	t.Helper()
+	execPath := findChromium(t)
+	srv := startServer(t)
+	room := roomName(t)
+	proxies := [2]*cutProxy{startProxy(t, srv.addr()), startProxy(t, srv.addr())}
+	tabs := [2]*tab{newTab(t, execPath, "tab1"), newTab(t, execPath, "tab2")}
+	for i, tb := range tabs {
+		if err := navigate(tb, proxies[i].URL()+"/r/"+room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tb := range tabs {
+		if err := waitState(tb, "connected"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proxies, tabs
+}
+
+// waitAccepted waits until p has accepted more than n connections.
+func waitAccepted(t *testing.T, p *cutProxy, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for p.accepted.Load() <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection through the proxy after %v", waitTimeout)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// TestBrowserHangUpWhileAway: hanging up while the network is down ends
+// the call for good. The reconnect that was pending used to fire once the
+// network was back and join the room again, as a new person.
+func TestBrowserHangUpWhileAway(t *testing.T) {
+	proxies, tabs := callApart(t)
+	p := proxies[1]
+	p.refuse.Store(true)
+	tried := p.accepted.Load()
+	p.cut()
+	waitAccepted(t, p, tried) // a reconnect failed; the next is pending
+	if err := click(tabs[1], "hang-up"); err != nil {
+		t.Fatal(err)
+	}
+	p.refuse.Store(false)
+	before := p.accepted.Load()
+	time.Sleep(4 * time.Second) // longer than the pending reconnect's delay (~1 s)
+	if n := p.accepted.Load() - before; n != 0 {
+		t.Fatalf("the page connected %d times after hanging up", n)
+	}
+	if err := waitState(tabs[1], "waiting"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserRejoinAfterSeatExpired: a page whose network was down for
+// longer than the server holds its seat comes back as a new person. The
+// call must connect again and settle. It used to start a new peer
+// connection on each side for every answer, in a loop, until the server
+// put it out for flooding.
+func TestBrowserRejoinAfterSeatExpired(t *testing.T) {
+	proxies, tabs := callApart(t)
+	p := proxies[1]
+	p.refuse.Store(true)
+	p.cut()
+	if err := waitState(tabs[0], "peer-left"); err != nil { // the seat's 15 s grace ran out
+		t.Fatal(err)
+	}
+	p.refuse.Store(false)
+	for _, tb := range tabs {
+		if err := waitState(tb, "connected"); err != nil {
+			t.Fatal(err)
+		}
+		if err := remoteVideoPlays(tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before [2]int
+	for i, tb := range tabs {
+		n, err := evaluate[int](tb, peerConnectionCountJS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[i] = n
+	}
+	time.Sleep(3 * time.Second)
+	for i, tb := range tabs {
+		if n, err := evaluate[int](tb, peerConnectionCountJS); err != nil || n != before[i] {
+			t.Errorf("%s: %d peer connections 3 s after connecting, was %d (err %v): negotiation did not settle", tb.name, n, before[i], err)
+		}
+		if err := waitState(tb, "connected"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestBrowserOfferLostWhileAway: the impolite side restarts ICE while the
+// polite side's network is down, so its offer is answered no-peer and
+// lost; back, the polite side offers too. The impolite side ignores that
+// offer (its own wins), and used to wait for an answer to the lost one
+// for good, as did the other side: negotiation was stuck until a reload.
+// It now sends its offer again.
+func TestBrowserOfferLostWhileAway(t *testing.T) {
+	proxies, tabs := callApart(t) // tab1 joined first: it is the polite side
+	p := proxies[0]
+	p.refuse.Store(true)
+	tried := p.accepted.Load()
+	p.cut()
+	waitAccepted(t, p, tried) // tab1 is away, trying to reconnect
+	before, err := evaluate[iceState](tabs[1], iceUfragJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evaluate[any](tabs[1], `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := poll(tabs[1], iceUfragJS, func(s iceState) bool { return s.Signaling == "have-local-offer" }); err != nil {
+		t.Fatalf("tab2 made no offer: %v", err)
+	}
+	back := p.accepted.Load()
+	p.refuse.Store(false)
+	waitAccepted(t, p, back) // tab1 takes its seat back
+	if err := waitState(tabs[0], "connected"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evaluate[any](tabs[0], `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
+		t.Fatal(err)
+	}
+	after, err := poll(tabs[1], iceUfragJS, func(s iceState) bool {
+		return s.Ufrag != before.Ufrag && s.Signaling == "stable" && s.Connection == "connected"
+	})
+	if err != nil {
+		t.Fatalf("negotiation did not complete: tab2 %+v: %v", after, err)
+	}
+}
+
+// TestBrowserDuplicatedTab: a duplicated tab carries the seat token and
+// takes the seat. The tab it replaced stops there, and says why; it used
+// to reconnect and take the seat back, and the two fought over it, making
+// a new peer connection with the other person each time.
+func TestBrowserDuplicatedTab(t *testing.T) {
+	proxies, tabs := callApart(t)
+	storage, err := evaluate[string](tabs[1], `JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := evaluate[string](tabs[1], `location.pathname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The duplicate, behind a proxy of its own: what tab2 does shows apart.
+	own := startProxy(t, proxies[1].target)
+	dup := newTab(t, findChromium(t), "dup")
+	if err := load(dup, own.URL()+"/healthz"); err != nil { // its origin, for its storage
+		t.Fatal(err)
+	}
+	if _, err := evaluate[any](dup, `(Object.entries(`+storage+`).forEach(([k, v]) => sessionStorage.setItem(k, v)), null)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := load(dup, own.URL()+path); err != nil { // back in the call at once, as a reloaded page is
+		t.Fatal(err)
+	}
+	if err := waitState(tabs[1], "waiting"); err != nil {
+		t.Fatal(err)
+	}
+	if title, err := evaluate[string](tabs[1], `document.getElementById("ended-title").textContent`); err != nil || title != "The call went on in another tab" {
+		t.Errorf("the replaced tab says %q (%v)", title, err)
+	}
+	before := proxies[1].accepted.Load()
+	time.Sleep(3 * time.Second) // several reconnect delays
+	if n := proxies[1].accepted.Load() - before; n != 0 {
+		t.Errorf("the replaced tab connected %d times again", n)
+	}
 }
