@@ -81,6 +81,10 @@ const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
 const seatKey = "tandem-seat:" + room;
 // Set while this tab is in the call, so that a reload goes straight back in.
 const inCallKey = "tandem-in-call:" + room;
+// Our negotiation role, kept with the seat: a page that takes its seat back
+// with no peer connection of its own (a tab the browser restored, or one
+// duplicated) plays the role the other side still expects of it.
+const politeKey = "tandem-polite:" + room;
 const nameKey = "tandem-name";
 const closeReplaced = 4000; // the server's close code: a newer connection took our seat
 const devicesKey = "tandem-devices";
@@ -594,7 +598,7 @@ async function onMessage(m) {
       if (m.seat) sessionStorage.setItem(seatKey, m.seat);
       refreshIceServers(m.iceServers);
       call.otherPresent = false;
-      call.polite = true;
+      setPolite(true);
       if (m.resumed && call.pc) {
         // We were away and the other person left meanwhile.
         closePeer();
@@ -609,7 +613,11 @@ async function onMessage(m) {
       if (m.seat) sessionStorage.setItem(seatKey, m.seat);
       refreshIceServers(m.iceServers);
       call.otherPresent = true;
-      if (!m.resumed) call.polite = false; // a resumed seat keeps its role
+      if (!m.resumed) {
+        setPolite(false);
+      } else if (!call.pc && sessionStorage.getItem(politeKey)) {
+        call.polite = sessionStorage.getItem(politeKey) === "true"; // a resumed seat keeps its role
+      }
       if (!call.pc) {
         setState("connecting", "status.connecting");
         startPeer();
@@ -626,7 +634,7 @@ async function onMessage(m) {
       break;
     case "peer-joined":
       call.otherPresent = true;
-      call.polite = true;
+      setPolite(true);
       if (!call.pc) {
         setState("connecting", "status.connecting");
         startPeer();
@@ -637,12 +645,13 @@ async function onMessage(m) {
     case "peer-left":
       call.otherPresent = false;
       closePeer();
-      call.polite = true;
+      setPolite(true);
       peerLeft();
       break;
     case "full":
       call.inCall = false;
       sessionStorage.removeItem(seatKey);
+      sessionStorage.removeItem(politeKey);
       sessionStorage.removeItem(inCallKey);
       stopMedia();
       end("full", "status.full", "ended.fullTitle", "ended.fullText", "ended.tryAgain");
@@ -655,6 +664,11 @@ async function onMessage(m) {
       if (m.code === "server-shutdown" && !isConnected()) setState("reconnecting", "status.serverRestarting");
       break;
   }
+}
+
+function setPolite(polite) {
+  call.polite = polite;
+  sessionStorage.setItem(politeKey, String(polite));
 }
 
 function peerLeft() {
@@ -1088,6 +1102,7 @@ function hangUp() {
   call.inCall = false;
   clearTimeout(call.retryTimer);
   sessionStorage.removeItem(seatKey);
+  sessionStorage.removeItem(politeKey);
   sessionStorage.removeItem(inCallKey);
   send({ type: "leave" });
   if (call.ws) call.ws.close();
@@ -1101,6 +1116,7 @@ function replaced() {
   call.inCall = false;
   clearTimeout(call.retryTimer);
   sessionStorage.removeItem(seatKey);
+  sessionStorage.removeItem(politeKey);
   sessionStorage.removeItem(inCallKey);
   closePeer();
   stopMedia();

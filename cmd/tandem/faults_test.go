@@ -412,7 +412,8 @@ func TestBrowserOfferLostWhileAway(t *testing.T) {
 // TestBrowserDuplicatedTab: a duplicated tab carries the seat token and
 // takes the seat. The tab it replaced stops there, and says why; it used
 // to reconnect and take the seat back, and the two fought over it, making
-// a new peer connection with the other person each time.
+// a new peer connection with the other person each time. The duplicate
+// then carries on the call, as a tab the browser restores would.
 func TestBrowserDuplicatedTab(t *testing.T) {
 	proxies, tabs := callApart(t)
 	storage, err := evaluate[string](tabs[1], `JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))`)
@@ -445,5 +446,15 @@ func TestBrowserDuplicatedTab(t *testing.T) {
 	time.Sleep(3 * time.Second) // several reconnect delays
 	if n := proxies[1].accepted.Load() - before; n != 0 {
 		t.Errorf("the replaced tab connected %d times again", n)
+	}
+	// The duplicate carries on the call: it plays tab2's role (the one
+	// that offers), which it took from the storage with the seat.
+	for _, tb := range []*tab{tabs[0], dup} {
+		if err := waitState(tb, "connected"); err != nil {
+			t.Fatal(err)
+		}
+		if err := remoteVideoPlays(tb); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
