@@ -200,14 +200,9 @@ func (h *handlers) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
 			return ip, true
 		}
 	}
-	return ip, true // every hop a trusted proxy: the left-most one
+	return ip, true // every hop read is a trusted proxy: the left-most of them
 }
 
 func (h *handlers) trusted(ip netip.Addr) bool {
-	for _, p := range h.proxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(h.proxies, func(p netip.Prefix) bool { return p.Contains(ip) })
 }

@@ -259,16 +259,23 @@ func (h *Hub) holds(p *Peer) bool {
 func (h *Hub) claimRoom(room string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.rooms[room] == nil && h.cfg.MaxRooms > 0 && len(h.rooms) >= h.cfg.MaxRooms {
+		return false
+	}
+	h.countLocked(room)
+	return true
+}
+
+// countLocked counts one more connection of room and returns its
+// roomHere, made if need be. h.mu must be held.
+func (h *Hub) countLocked(room string) *roomHere {
 	r := h.rooms[room]
 	if r == nil {
-		if h.cfg.MaxRooms > 0 && len(h.rooms) >= h.cfg.MaxRooms {
-			return false
-		}
 		r = &roomHere{}
 		h.rooms[room] = r
 	}
 	r.conns++
-	return true
+	return r
 }
 
 // lockSeats locks room's roomHere.seats and returns its unlock. It counts
@@ -277,12 +284,7 @@ func (h *Hub) claimRoom(room string) bool {
 // own any more (a newer connection took it over with the seat).
 func (h *Hub) lockSeats(room string) (unlock func()) {
 	h.mu.Lock()
-	r := h.rooms[room]
-	if r == nil {
-		r = &roomHere{}
-		h.rooms[room] = r
-	}
-	r.conns++
+	r := h.countLocked(room)
 	h.mu.Unlock()
 	r.seats.Lock()
 	return func() {

@@ -615,8 +615,9 @@ async function onMessage(m) {
       call.otherPresent = true;
       if (!m.resumed) {
         setPolite(false);
-      } else if (!call.pc && sessionStorage.getItem(politeKey)) {
-        call.polite = sessionStorage.getItem(politeKey) === "true"; // a resumed seat keeps its role
+      } else if (!call.pc) {
+        const saved = sessionStorage.getItem(politeKey); // a resumed seat keeps its role
+        if (saved) call.polite = saved === "true";
       }
       if (!call.pc) {
         setState("connecting", "status.connecting");
@@ -649,10 +650,7 @@ async function onMessage(m) {
       peerLeft();
       break;
     case "full":
-      call.inCall = false;
-      sessionStorage.removeItem(seatKey);
-      sessionStorage.removeItem(politeKey);
-      sessionStorage.removeItem(inCallKey);
+      leaveCall();
       stopMedia();
       end("full", "status.full", "ended.fullTitle", "ended.fullText", "ended.tryAgain");
       break;
@@ -1098,12 +1096,16 @@ async function rejoin(saved) {
   enterRoom();
 }
 
-function hangUp() {
+// leaveCall takes this tab out of the call for good: no reconnect, and
+// nothing kept for a reload to take back.
+function leaveCall() {
   call.inCall = false;
   clearTimeout(call.retryTimer);
-  sessionStorage.removeItem(seatKey);
-  sessionStorage.removeItem(politeKey);
-  sessionStorage.removeItem(inCallKey);
+  for (const key of [seatKey, politeKey, inCallKey]) sessionStorage.removeItem(key);
+}
+
+function hangUp() {
+  leaveCall();
   send({ type: "leave" });
   if (call.ws) call.ws.close();
   call.ws = null;
@@ -1113,11 +1115,7 @@ function hangUp() {
 }
 
 function replaced() {
-  call.inCall = false;
-  clearTimeout(call.retryTimer);
-  sessionStorage.removeItem(seatKey);
-  sessionStorage.removeItem(politeKey);
-  sessionStorage.removeItem(inCallKey);
+  leaveCall();
   closePeer();
   stopMedia();
   end("waiting", "status.left", "ended.replacedTitle", "ended.replacedText", "ended.rejoin");

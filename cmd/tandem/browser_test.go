@@ -319,9 +319,15 @@ func startBrowser(ctx context.Context) error {
 // both are in the call.
 func openCall(t *testing.T, execPath, url string) [2]*tab {
 	t.Helper()
+	return openCallAt(t, execPath, [2]string{url, url})
+}
+
+// openCallAt is openCall with each tab at its own URL of the same room.
+func openCallAt(t *testing.T, execPath string, urls [2]string) [2]*tab {
+	t.Helper()
 	tabs := [2]*tab{newTab(t, execPath, "tab1"), newTab(t, execPath, "tab2")}
-	for _, tb := range tabs {
-		if err := navigate(tb, url); err != nil {
+	for i, tb := range tabs {
+		if err := navigate(tb, urls[i]); err != nil {
 			t.Fatal(err)
 		}
 	}

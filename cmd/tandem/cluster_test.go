@@ -318,7 +318,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		t.Errorf("/healthz while Redis is down: %d, want 200", code)
 	}
 	// The public answer says what, not where: Redis's address stays in the log.
-	if body := httpBody(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
+	if _, body := get(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
 		t.Errorf("/healthz while Redis is down: %s", body)
 	}
 	// The people already in a call are still connected to the server.
@@ -345,20 +345,6 @@ func TestClusterRedisRestart(t *testing.T) {
 	if m := carol.expect("signal"); string(m.Data) != `{"ok":1}` {
 		t.Fatalf("carol got %s", m.Data)
 	}
-}
-
-func httpBody(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
 }
 
 func httpStatus(t *testing.T, url string) int {

@@ -139,14 +139,7 @@ func TestBrowserCallSurvivesSignalingCut(t *testing.T) {
 	if n := proxy.cut(); n < 2 {
 		t.Fatalf("cut %d connections, want at least the two WebSockets", n)
 	}
-	// Both pages reconnect signaling by themselves.
-	deadline := time.Now().Add(waitTimeout)
-	for proxy.accepted.Load() < acceptedBefore+2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pages reconnected %d times, want 2", proxy.accepted.Load()-acceptedBefore)
-		}
-		time.Sleep(pollInterval)
-	}
+	waitAccepted(t, proxy, acceptedBefore+1) // both pages reconnect signaling by themselves
 	for i, tb := range tabs {
 		if err := remoteVideoPlays(tb); err != nil {
 			t.Fatalf("after the cut: %v", err)
@@ -160,19 +153,37 @@ func TestBrowserCallSurvivesSignalingCut(t *testing.T) {
 	}
 
 	// Signaling works again: an ICE restart needs an offer and an answer.
-	before, err := evaluate[iceState](tabs[1], iceUfragJS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := evaluate[any](tabs[1], `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
-		t.Fatal(err)
-	}
-	after, err := poll(tabs[1], iceUfragJS, func(s iceState) bool {
-		return s.Ufrag != before.Ufrag && s.Signaling == "stable" && s.Connection == "connected"
-	})
-	if err != nil {
+	before := iceNow(t, tabs[1])
+	restartICE(t, tabs[1])
+	if after, err := newICE(tabs[1], before); err != nil {
 		t.Fatalf("ICE restart over resumed signaling did not complete: %+v: %v", after, err)
 	}
+}
+
+// iceNow reads tb's newest peer connection's ICE state.
+func iceNow(t *testing.T, tb *tab) iceState {
+	t.Helper()
+	s, err := evaluate[iceState](tb, iceUfragJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// restartICE restarts ICE on tb's newest peer connection.
+func restartICE(t *testing.T, tb *tab) {
+	t.Helper()
+	if _, err := evaluate[any](tb, `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newICE waits until tb's newest peer connection has new ICE credentials
+// (a restart went through: an offer and an answer) and is connected.
+func newICE(tb *tab, before iceState) (iceState, error) {
+	return poll(tb, iceUfragJS, func(s iceState) bool {
+		return s.Ufrag != before.Ufrag && s.Signaling == "stable" && s.Connection == "connected"
+	})
 }
 
 // TestBrowserCallSurvivesServerRestart restarts the whole server, TURN
@@ -274,22 +285,10 @@ func dialRoom(t *testing.T, srv testServer, room string) wireMessage {
 // own proxy, so that one tab's network can fail alone.
 func callApart(t *testing.T) ([2]*cutProxy, [2]*tab) {
 	t.Helper()
-	execPath := findChromium(t)
 	srv := startServer(t)
-	room := roomName(t)
+	room := "/r/" + roomName(t)
 	proxies := [2]*cutProxy{startProxy(t, srv.addr()), startProxy(t, srv.addr())}
-	tabs := [2]*tab{newTab(t, execPath, "tab1"), newTab(t, execPath, "tab2")}
-	for i, tb := range tabs {
-		if err := navigate(tb, proxies[i].URL()+"/r/"+room); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tb := range tabs {
-		if err := waitState(tb, "connected"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return proxies, tabs
+	return proxies, openCallAt(t, findChromium(t), [2]string{proxies[0].URL() + room, proxies[1].URL() + room})
 }
 
 // waitAccepted waits until p has accepted more than n connections.
@@ -298,7 +297,7 @@ func waitAccepted(t *testing.T, p *cutProxy, n int64) {
 	deadline := time.Now().Add(waitTimeout)
 	for p.accepted.Load() <= n {
 		if time.Now().After(deadline) {
-			t.Fatalf("no connection through the proxy after %v", waitTimeout)
+			t.Fatalf("the proxy accepted %d connections in all, want more than %d", p.accepted.Load(), n)
 		}
 		time.Sleep(pollInterval)
 	}
@@ -382,13 +381,8 @@ func TestBrowserOfferLostWhileAway(t *testing.T) {
 	tried := p.accepted.Load()
 	p.cut()
 	waitAccepted(t, p, tried) // tab1 is away, trying to reconnect
-	before, err := evaluate[iceState](tabs[1], iceUfragJS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := evaluate[any](tabs[1], `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
-		t.Fatal(err)
-	}
+	before := iceNow(t, tabs[1])
+	restartICE(t, tabs[1])
 	if _, err := poll(tabs[1], iceUfragJS, func(s iceState) bool { return s.Signaling == "have-local-offer" }); err != nil {
 		t.Fatalf("tab2 made no offer: %v", err)
 	}
@@ -398,13 +392,8 @@ func TestBrowserOfferLostWhileAway(t *testing.T) {
 	if err := waitState(tabs[0], "connected"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := evaluate[any](tabs[0], `(window.__pcs.at(-1).restartIce(), null)`); err != nil {
-		t.Fatal(err)
-	}
-	after, err := poll(tabs[1], iceUfragJS, func(s iceState) bool {
-		return s.Ufrag != before.Ufrag && s.Signaling == "stable" && s.Connection == "connected"
-	})
-	if err != nil {
+	restartICE(t, tabs[0])
+	if after, err := newICE(tabs[1], before); err != nil {
 		t.Fatalf("negotiation did not complete: tab2 %+v: %v", after, err)
 	}
 }
