@@ -3,17 +3,12 @@ package portmux
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -23,6 +18,8 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"tandem/bench/selfsigned"
 )
 
 func TestClassify(t *testing.T) {
@@ -45,6 +42,8 @@ func TestClassify(t *testing.T) {
 		{"STUN allocate", stunHeader(0x003), TURN},
 		{"ChannelData 0x4000", []byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4}, TURN},
 		{"ChannelData 0x4F01", []byte{0x4F, 0x01, 0x00, 0x10, 'a', 'b', 'c', 'd'}, TURN},
+		{"ChannelData 0x7FFF", []byte{0x7F, 0xFF, 0x00, 0x00, 0, 0, 0, 0}, TURN},
+		{"POST", []byte("POST /rooms HTTP/1.1"), Web},
 		{"ChannelData that spells letters", []byte("ABCDEFGH"[:4] + "\x00\x01\x02\x03"), TURN},
 		{"TLS ClientHello on the plain port", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01}, Web},
 		{"zeros without the cookie", make([]byte, 8), Web},
@@ -63,32 +62,11 @@ func TestClassify(t *testing.T) {
 // testCert is a self-signed certificate for 127.0.0.1 and its pool.
 func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := selfsigned.New("127.0.0.1", "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "portmux test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	return c.TLS, c.Pool
 }
 
 // muxed is a Mux on loopback with an HTTP server (which upgrades /ws to a
