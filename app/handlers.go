@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"tandem/assets"
 	"tandem/signaling"
+	"tandem/turn"
 	"tandem/views"
 )
 
@@ -119,21 +121,40 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 		h.log.Warn("websocket origin refused", "origin", origin)
 		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
 	}
-	host := c.Hostname()
-	if hostOnly, _, err := net.SplitHostPort(host); err == nil {
-		host = hostOnly
-	}
 	ip, ok := h.clientIP(c)
 	if !ok {
 		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
 	}
 	c.Locals("join", signaling.JoinRequest{
 		Room:     room,
-		PageHost: utils.CopyString(host),
+		Page:     h.pageAddr(c),
 		ClientIP: ip.Unmap(),
 		Seat:     utils.CopyString(c.Query("seat")),
 	})
 	return c.Next()
+}
+
+// pageAddr says where the browser loaded the page from, for the TURN URLs
+// that name the web port: the host and port it reached, and whether over
+// TLS. Through a reverse proxy the port is 0: the proxy carries HTTP, not
+// TURN.
+func (h *handlers) pageAddr(c *fiber.Ctx) turn.Page {
+	host, port := c.Hostname(), 0
+	if hostOnly, p, err := net.SplitHostPort(host); err == nil {
+		host = hostOnly
+		port, _ = strconv.Atoi(p)
+	}
+	secure := c.Protocol() == "https"
+	if port == 0 {
+		port = 80
+		if secure {
+			port = 443
+		}
+	}
+	if remote, ok := netip.AddrFromSlice(c.Context().RemoteIP()); !ok || h.trusted(remote.Unmap()) {
+		port = 0
+	}
+	return turn.Page{Host: utils.CopyString(host), Port: port, TLS: secure}
 }
 
 func (h *handlers) websocket() fiber.Handler {

@@ -23,8 +23,8 @@ import (
 // set to a negative value are off.
 type Config struct {
 	// ICEServers returns the STUN/TURN servers handed to a peer on join.
-	// pageHost is the host the client connected to.
-	ICEServers func(peerID, pageHost string) []turn.ICEServer
+	// page is where the client loaded the page from.
+	ICEServers func(peerID string, page turn.Page) []turn.ICEServer
 	// MaxMessageSize is the largest frame a client may send; a larger one
 	// closes that connection with 1009. Default 64 KiB.
 	MaxMessageSize int64
@@ -65,7 +65,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.ICEServers == nil {
-		c.ICEServers = func(string, string) []turn.ICEServer { return nil }
+		c.ICEServers = func(string, turn.Page) []turn.ICEServer { return nil }
 	}
 	def := func(v *int, d int) {
 		switch {

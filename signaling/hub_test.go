@@ -53,7 +53,7 @@ func newLoggedTestHub(t *testing.T, b backend, cfg Config, logger *slog.Logger) 
 		if err != nil {
 			return
 		}
-		hub.Start(conn, JoinRequest{Room: room, PageHost: "127.0.0.1", ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
+		hub.Start(conn, JoinRequest{Room: room, Page: turn.Page{Host: "127.0.0.1"}, ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -181,9 +181,9 @@ func TestJoinHandshake(t *testing.T) {
 func TestICEServersOnJoin(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		var asked []string
-		_, base := newTestHub(t, be, Config{ICEServers: func(peerID, host string) []turn.ICEServer {
-			asked = append(asked, peerID+"@"+host)
-			return []turn.ICEServer{{URLs: []string{"turn:" + host + ":3478"}, Username: "u-" + peerID, Credential: "c"}}
+		_, base := newTestHub(t, be, Config{ICEServers: func(peerID string, page turn.Page) []turn.ICEServer {
+			asked = append(asked, peerID+"@"+page.Host)
+			return []turn.ICEServer{{URLs: []string{"turn:" + page.Host + ":3478"}, Username: "u-" + peerID, Credential: "c"}}
 		}})
 		a := dial(t, base+"ice")
 		m := a.expect(TypeCreated)

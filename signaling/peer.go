@@ -13,6 +13,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"golang.org/x/time/rate"
+
+	"tandem/turn"
 )
 
 // Conn is the part of a gorilla-style WebSocket connection the hub uses.
@@ -42,7 +44,7 @@ const (
 // JoinRequest is what a connection asks for.
 type JoinRequest struct {
 	Room     string     // normalised room name
-	PageHost string     // host the client connected to, for TURN URLs
+	Page     turn.Page  // where the client loaded the page from, for TURN URLs
 	ClientIP netip.Addr // for per-address limits
 	Seat     string     // seat token from an earlier created/joined, or ""
 }
@@ -440,7 +442,7 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 	p.startPinging(h.cfg.PingInterval)
 
 	hello := ServerMessage{Type: TypeCreated, Room: req.Room, Peer: res.SeatID, Seat: res.Token,
-		Resumed: res.Resumed, ICEServers: h.cfg.ICEServers(res.SeatID, req.PageHost)}
+		Resumed: res.Resumed, ICEServers: h.cfg.ICEServers(res.SeatID, req.Page)}
 	if res.OtherID != "" {
 		hello.Type, hello.Peers = TypeJoined, []string{res.OtherID}
 	}

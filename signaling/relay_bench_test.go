@@ -17,6 +17,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"tandem/signaling"
+	"tandem/turn"
 )
 
 // These benchmarks drive the hub through its public API with in-memory
@@ -106,7 +107,7 @@ func benchHub(b *testing.B) *signaling.Hub {
 }
 
 func joinReq(room string) signaling.JoinRequest {
-	return signaling.JoinRequest{Room: room, PageHost: "127.0.0.1", ClientIP: netip.MustParseAddr("127.0.0.1")}
+	return signaling.JoinRequest{Room: room, Page: turn.Page{Host: "127.0.0.1"}, ClientIP: netip.MustParseAddr("127.0.0.1")}
 }
 
 // waitWritten waits until c has written n frames.

@@ -46,14 +46,22 @@ func truncate(s string) string {
 	return s
 }
 
+// maxClockSkew is how far a credential's expiry may lie beyond the
+// credential TTL from now: instances sharing a secret mint with their own
+// clocks.
+const maxClockSkew = time.Minute
+
 // authHandler checks TURN REST API credentials. Malformed and expired
 // usernames are refused before any HMAC is computed, and logged at debug
 // level only, so a 401 flood costs little and does not flood the logs.
+// So are credentials that expire further ahead than ttl (and the clock
+// skew): a leaked or hand-minted ten-year credential does not work.
 //
-// During a secret rotation, credentials that expire before
-// rotationCutoff were minted before this process started, with the
-// previous secret; later ones are checked against the current secret.
-func authHandler(current, previous string, rotationCutoff time.Time, log *slog.Logger, loggers *pionLoggerFactory) turn.AuthHandler {
+// During a secret rotation, credentials that expire before started+ttl
+// were minted before this process started, with the previous secret;
+// later ones are checked against the current secret.
+func authHandler(current, previous string, started time.Time, ttl time.Duration, log *slog.Logger, loggers *pionLoggerFactory) turn.AuthHandler {
+	rotationCutoff := started.Add(ttl)
 	check := turn.LongTermTURNRESTAuthHandler(current, loggers.NewLogger("auth"))
 	var checkPrevious turn.AuthHandler
 	if previous != "" {
@@ -65,8 +73,13 @@ func authHandler(current, previous string, rotationCutoff time.Time, log *slog.L
 			log.Debug("TURN auth refused", "reason", err)
 			return "", nil, false
 		}
-		if time.Now().After(expiry) {
+		now := time.Now()
+		if now.After(expiry) {
 			log.Debug("TURN auth refused", "reason", "expired")
+			return "", nil, false
+		}
+		if expiry.After(now.Add(ttl + maxClockSkew)) {
+			log.Debug("TURN auth refused", "reason", "expiry beyond the credential TTL")
 			return "", nil, false
 		}
 		// Whole seconds: a credential minted in the cutoff's own second is new.

@@ -34,16 +34,32 @@ var forbiddenPeers = []netip.Prefix{
 }
 
 // peerPolicy decides which peer addresses an allocation may send to.
+// Static after construction, but for relays, which is safe for concurrent
+// use.
 type peerPolicy struct {
 	// self is the server's own relay address. Two allocations of this server
-	// must reach each other (both people forced to relay), so it is allowed;
-	// guardedConn then keeps writes to it inside the relay port range.
-	self  netip.Addr
+	// must reach each other (both people forced to relay), so it is allowed,
+	// but only on the ports of live relays (permitPeer).
+	self netip.Addr
+	// allow are the networks the operator opened explicitly; they win over
+	// every built-in rule.
 	allow []netip.Prefix
+	// relays are this server's live relay ports.
+	relays *relayPorts
+	// selfAllowed is whether allow contains self.
+	selfAllowed bool
 }
 
-// permit reports whether a permission or channel to peerIP may be created.
-func (p peerPolicy) permit(peerIP net.IP) bool {
+func newPeerPolicy(self netip.Addr, allow []netip.Prefix) *peerPolicy {
+	p := &peerPolicy{self: self.Unmap(), allow: allow, relays: &relayPorts{}}
+	p.selfAllowed = p.allowed(p.self)
+	return p
+}
+
+// permit reports whether a permission or channel to peerIP may be created:
+// whether some port of that address may be reached. It is pion's
+// PermissionHandler.
+func (p *peerPolicy) permit(peerIP net.IP) bool {
 	ip, ok := netip.AddrFromSlice(peerIP)
 	if !ok {
 		return false
@@ -51,18 +67,13 @@ func (p peerPolicy) permit(peerIP net.IP) bool {
 	return p.permitAddr(ip)
 }
 
-func (p peerPolicy) permitAddr(ip netip.Addr) bool {
+func (p *peerPolicy) permitAddr(ip netip.Addr) bool {
 	ip = ip.Unmap() // ::ffff:127.0.0.1 is 127.0.0.1
 	if ip.Zone() != "" {
 		return false
 	}
-	if ip == p.self {
+	if ip == p.self || p.allowed(ip) {
 		return true
-	}
-	for _, allowed := range p.allow {
-		if allowed.Contains(ip) {
-			return true
-		}
 	}
 	for _, forbidden := range forbiddenPeers {
 		if forbidden.Contains(ip) {
@@ -70,4 +81,25 @@ func (p peerPolicy) permitAddr(ip netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// permitPeer reports whether a relay may send to peer, port included: on
+// the server's own address only a live relay of this server may be reached
+// (not the TURN port, the web server, or another process's socket), unless
+// the operator allowed that address explicitly.
+func (p *peerPolicy) permitPeer(peer netip.AddrPort) bool {
+	ip := peer.Addr().Unmap()
+	if ip == p.self && !p.selfAllowed {
+		return p.relays.live(peer.Port())
+	}
+	return p.permitAddr(ip)
+}
+
+func (p *peerPolicy) allowed(ip netip.Addr) bool {
+	for _, allowed := range p.allow {
+		if allowed.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -15,7 +15,8 @@ import (
 // do not use them and they would widen what a relay can reach.
 type relayGenerator struct {
 	inner       *turn.RelayAddressGeneratorPortRange
-	self        netip.Addr
+	policy      *peerPolicy
+	drops       *drops
 	maxBitrate  int           // bits per second and direction; 0: no cap
 	maxLifetime time.Duration // 0: no cap
 }
@@ -30,8 +31,12 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if err != nil {
 		return nil, nil, err
 	}
-	gc := &guardedConn{PacketConn: conn, self: g.self, minPort: g.inner.MinPort, maxPort: g.inner.MaxPort}
+	gc := &guardedConn{PacketConn: conn, policy: g.policy, drops: g.drops}
 	gc.udp, _ = conn.(*net.UDPConn)
+	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
+		gc.port = ap.Port()
+		g.policy.relays.add(gc.port)
+	}
 	if g.maxBitrate > 0 {
 		bytesPerSec := g.maxBitrate / 8
 		burst := max(bytesPerSec/4, 64<<10) // a quarter second, at least one big burst of packets
@@ -53,19 +58,23 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 }
 
 // guardedConn is a relay socket that
-//   - may send to the server's own address only inside the relay port
-//     range: other allocations, never the TURN listener, the web server or
-//     anything else bound on that address;
+//   - may send to the server's own address only on the ports of live
+//     relays (peerPolicy.permitPeer): other allocations, never the TURN
+//     listener, the web server or anything else bound on that address;
 //   - polices its bitrate in each direction, dropping what exceeds it;
 //   - closes itself at the maximum allocation lifetime.
+//
+// What it drops it counts by reason, and reports as sent: an error would
+// make pion log every datagram.
 type guardedConn struct {
 	net.PacketConn
 	// Static after construction.
-	udp              *net.UDPConn // PacketConn, when it is one (always, but in tests)
-	self             netip.Addr
-	minPort, maxPort uint16
-	out, in          *policer    // nil: no cap
-	expiry           *time.Timer // nil: no cap
+	udp     *net.UDPConn // PacketConn, when it is one (always, but in tests)
+	port    uint16       // the relay's port, live while the socket is open
+	policy  *peerPolicy
+	drops   *drops
+	out, in *policer    // nil: no cap
+	expiry  *time.Timer // nil: no cap
 
 	closeOnce sync.Once
 	closeErr  error // written once, inside closeOnce
@@ -77,12 +86,14 @@ type guardedConn struct {
 func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ua.IP)
-		if ip.Unmap() == c.self && (ua.Port < int(c.minPort) || ua.Port > int(c.maxPort)) {
-			return 0, fmt.Errorf("%w: %s", ErrForbiddenPeer, addr)
+		if !c.policy.permitPeer(netip.AddrPortFrom(ip, uint16(ua.Port))) {
+			c.drops.add(dropPeerPort)
+			return len(p), nil
 		}
 	}
 	if c.out != nil && !c.out.allow(len(p)) {
-		return len(p), nil // over the cap: dropped, as a policer does
+		c.drops.add(dropBitrateOut) // over the cap: dropped, as a policer does
+		return len(p), nil
 	}
 	return c.PacketConn.WriteTo(p, addr)
 }
@@ -93,6 +104,7 @@ func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil || c.in == nil || c.in.allow(n) {
 			return n, addr, err
 		}
+		c.drops.add(dropBitrateIn)
 	}
 }
 
@@ -116,6 +128,11 @@ func (c *guardedConn) Close() error {
 // Close, which reads c.expiry: the timer may fire before AllocatePacketConn
 // has stored it.
 func (c *guardedConn) closeConn() error {
-	c.closeOnce.Do(func() { c.closeErr = c.PacketConn.Close() })
+	c.closeOnce.Do(func() {
+		if c.port != 0 {
+			c.policy.relays.remove(c.port)
+		}
+		c.closeErr = c.PacketConn.Close()
+	})
 	return c.closeErr
 }

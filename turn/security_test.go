@@ -166,8 +166,8 @@ func TestScannerChecks(t *testing.T) {
 	}
 	// The allocation is IPv4, so IPv6 peers are refused earlier, with 443
 	// Peer Address Family Mismatch; the policy itself is tested for every
-	// IPv6 form in TestPeerPolicy. pion answers a refused ChannelBind with a
-	// signed 401 rather than 403.
+	// IPv6 form in TestPeerPolicy. A refused ChannelBind gets a signed 403
+	// from Tandem's bindGuard (pion alone would answer 401).
 	refusal := func(ip string, v4 ...int) []int {
 		if net.ParseIP(ip).To4() == nil && !strings.HasPrefix(ip, "::ffff:") {
 			return []int{443}
@@ -182,7 +182,7 @@ func TestScannerChecks(t *testing.T) {
 			}
 		})
 		t.Run("channel to "+ip, func(t *testing.T) {
-			want := refusal(ip, 401, 403)
+			want := refusal(ip, 403)
 			ch := stun.RawAttribute{Type: stun.AttrChannelNumber, Value: []byte{0x40, 0x01, 0, 0}}
 			if code := errorCode(c.do(stun.MethodChannelBind, ch, peer(ip, 80))); !slices.Contains(want, code) {
 				t.Fatalf("got %d, want one of %v", code, want)

@@ -4,6 +4,7 @@ package turn
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,15 @@ type Config struct {
 	// means no cap. Under minBitrate it is refused: no call fits, and a
 	// figure such as 20 is more likely meant in Mbit/s.
 	MaxBitrate int
+	// WebListener, when set, yields the TURN connections that arrive on
+	// the web server's port (see package portmux), with any TLS already
+	// removed. ICEServers then names the web port, as the page reached it.
+	WebListener net.Listener
+	// TLSAddr, when set, is a TLS listener of TURN's own (a second IP's 443,
+	// or 5349), with the certificate of TLS.
+	TLSAddr string
+	// TLS is the server certificate configuration for TLSAddr.
+	TLS *tls.Config
 	// UDPListeners is how many UDP sockets share the TURN port (with
 	// SO_REUSEPORT, where the system has it; the kernel spreads clients
 	// over them by address). pion/turn drains each socket with one
@@ -140,6 +150,9 @@ func (c Config) validate() error {
 	if c.RelayMinPort == 0 || c.RelayMinPort > c.RelayMaxPort {
 		return fmt.Errorf("%w: %d-%d", ErrBadPortRange, c.RelayMinPort, c.RelayMaxPort)
 	}
+	if c.TLSAddr != "" && c.TLS == nil {
+		return ErrTLSWithoutCertificate
+	}
 	if c.MaxBitrate > 0 && c.MaxBitrate < minBitrate {
 		return fmt.Errorf("%w: %d, under %d", ErrBitrateTooLow, c.MaxBitrate, minBitrate)
 	}
@@ -166,14 +179,28 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
+// Page is where a browser loaded the call page from: ICEServers names the
+// web port with it.
+type Page struct {
+	// Host is the page's host name or address, without a port.
+	Host string
+	// Port is the TCP port the browser reached the page on; 0 when the
+	// page came through a reverse proxy, which carries no TURN.
+	Port int
+	// TLS is whether the page was loaded over HTTPS.
+	TLS bool
+}
+
 // Server is a running TURN server.
 type Server struct {
 	// Static after construction.
-	cfg    Config
-	log    *slog.Logger
-	port   int
-	turn   *turn.Server
-	quotas *quotas
+	cfg     Config
+	log     *slog.Logger
+	port    int
+	tlsPort int // 0: no TLS listener of its own
+	turn    *turn.Server
+	quotas  *quotas
+	drops   *drops
 }
 
 // New starts a TURN server listening on cfg.Addr over UDP and TCP.
@@ -198,7 +225,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("%w: %d", ErrPortInRelayRange, port)
 	}
 
-	policy := peerPolicy{self: cfg.RelayIP.Unmap(), allow: cfg.AllowPeers}
+	log := logger.With("component", "turn")
+	policy := newPeerPolicy(cfg.RelayIP, cfg.AllowPeers)
+	dropped := &drops{log: log}
 	relays := func() turn.RelayAddressGenerator {
 		return &relayGenerator{
 			inner: &turn.RelayAddressGeneratorPortRange{
@@ -207,24 +236,50 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 				MinPort:      cfg.RelayMinPort,
 				MaxPort:      cfg.RelayMaxPort,
 			},
-			self:        policy.self,
+			policy:      policy,
+			drops:       dropped,
 			maxBitrate:  cfg.MaxBitrate,
 			maxLifetime: cfg.MaxAllocationLifetime,
 		}
 	}
 	permit := func(_ net.Addr, peerIP net.IP) bool { return policy.permit(peerIP) }
-	log := logger.With("component", "turn")
 	loggers := &pionLoggerFactory{log: log}
+	auth := authHandler(cfg.Secret, cfg.PreviousSecret, time.Now(), cfg.CredentialTTL, log, loggers)
+	guard := &bindGuard{policy: policy, auth: auth}
 	q := newQuotas(cfg.MaxAllocsPerUser, cfg.MaxAllocsPerIP)
 	// One config per UDP socket: pion drains each with its own goroutine.
 	packetConns := make([]turn.PacketConnConfig, len(udps))
 	for i, u := range udps {
-		packetConns[i] = turn.PacketConnConfig{PacketConn: newListenerConn(u), RelayAddressGenerator: relays(), PermissionHandler: permit}
+		packetConns[i] = turn.PacketConnConfig{PacketConn: newListenerConn(u, guard), RelayAddressGenerator: relays(), PermissionHandler: permit}
+	}
+	// Stream listeners share the TCP connection limits.
+	limits := newTCPLimits(cfg.MaxAllocsPerIP, cfg.MaxTCPConns)
+	streams := []net.Listener{tcp}
+	tlsPort := 0
+	if cfg.TLSAddr != "" {
+		tl, err := net.Listen("tcp", cfg.TLSAddr)
+		if err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("turn: listen TLS %s: %w", cfg.TLSAddr, err)
+		}
+		tlsPort = tl.Addr().(*net.TCPAddr).Port
+		streams = append(streams, tls.NewListener(tl, cfg.TLS))
+	}
+	if cfg.WebListener != nil {
+		streams = append(streams, cfg.WebListener)
+	}
+	listenerConns := make([]turn.ListenerConfig, len(streams))
+	for i, l := range streams {
+		listenerConns[i] = turn.ListenerConfig{
+			Listener:              newTCPListener(l, limits, guard, log),
+			RelayAddressGenerator: relays(),
+			PermissionHandler:     permit,
+		}
 	}
 
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
-		AuthHandler:   authHandler(cfg.Secret, cfg.PreviousSecret, time.Now().Add(cfg.CredentialTTL), log, loggers),
+		AuthHandler:   auth,
 		QuotaHandler:  q.allow,
 		LoggerFactory: loggers,
 		EventHandler: turn.EventHandler{
@@ -232,19 +287,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			OnAllocationDeleted: func(src, _ net.Addr, _, userID, _ string) { q.deleted(src, userID) },
 		},
 		PacketConnConfigs: packetConns,
-		ListenerConfigs: []turn.ListenerConfig{{
-			Listener:              newTCPListener(tcp, cfg.MaxAllocsPerIP, cfg.MaxTCPConns, log),
-			RelayAddressGenerator: relays(),
-			PermissionHandler:     permit,
-		}},
+		ListenerConfigs:   listenerConns,
 	})
 	if err != nil {
+		for _, l := range streams[1:] {
+			_ = l.Close()
+		}
 		closeListeners()
 		return nil, fmt.Errorf("turn: start server: %w", err)
 	}
 	logger.Info("TURN listening", "addr", udps[0].LocalAddr().String(), "udp_sockets", len(udps),
+		"tls_addr", cfg.TLSAddr, "on_web_port", cfg.WebListener != nil,
 		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
-	return &Server{cfg: cfg, log: log, port: port, turn: ts, quotas: q}, nil
+	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, turn: ts, quotas: q, drops: dropped}, nil
 }
 
 // Allocations is the number of live allocations.
@@ -256,13 +311,22 @@ func (s *Server) Port() int { return s.port }
 // Secret is the shared secret credentials are minted with.
 func (s *Server) Secret() string { return s.cfg.Secret }
 
+// Dropped returns how many datagrams relays have dropped, by reason.
+func (s *Server) Dropped() map[string]uint64 { return s.drops.snapshot() }
+
+// TLSPort is the port of the TLS listener of TURN's own; 0 when none.
+func (s *Server) TLSPort() int { return s.tlsPort }
+
 // ICEServers returns the STUN and TURN entries for one peer, with fresh
-// credentials bound to peerID. pageHost is the host the page was loaded from,
-// used when no TURN host is configured.
-func (s *Server) ICEServers(peerID, pageHost string) []ICEServer {
+// credentials bound to peerID, in the order browsers should try them:
+// TURN over UDP, over TCP, then over the web port and the TLS port, which
+// get through networks that pass nothing else. The TURN port is named by
+// the configured host, else the page's; TLS entries by the page's host,
+// which the certificate is for.
+func (s *Server) ICEServers(peerID string, page Page) []ICEServer {
 	host := s.cfg.Host
 	if host == "" {
-		host = pageHost
+		host = page.Host
 	}
 	hostPort := net.JoinHostPort(host, strconv.Itoa(s.port))
 	username, password, err := turn.GenerateLongTermTURNRESTCredentials(s.cfg.Secret, peerID, s.cfg.CredentialTTL)
@@ -272,6 +336,16 @@ func (s *Server) ICEServers(peerID, pageHost string) []ICEServer {
 	}
 	stuns := []string{"stun:" + hostPort}
 	turns := []string{"turn:" + hostPort + "?transport=udp", "turn:" + hostPort + "?transport=tcp"}
+	if s.cfg.WebListener != nil && page.Port != 0 && page.Host != "" {
+		scheme := "turn:"
+		if page.TLS {
+			scheme = "turns:"
+		}
+		turns = append(turns, scheme+net.JoinHostPort(page.Host, strconv.Itoa(page.Port))+"?transport=tcp")
+	}
+	if s.tlsPort != 0 && page.Host != "" {
+		turns = append(turns, "turns:"+net.JoinHostPort(page.Host, strconv.Itoa(s.tlsPort))+"?transport=tcp")
+	}
 	for _, u := range s.cfg.ExtraURLs {
 		if strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "stuns:") {
 			stuns = append(stuns, u)

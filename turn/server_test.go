@@ -89,7 +89,7 @@ func newClient(t *testing.T, s *Server, network, username, password string) *tur
 // credentials returns the TURN entry's username and password for peerID.
 func credentials(t *testing.T, s *Server, peerID string) (string, string) {
 	t.Helper()
-	for _, ice := range s.ICEServers(peerID, "127.0.0.1") {
+	for _, ice := range s.ICEServers(peerID, Page{Host: "127.0.0.1"}) {
 		if ice.Username != "" {
 			return ice.Username, ice.Credential
 		}
@@ -114,7 +114,7 @@ func TestICEServers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startTURN(t, tt.cfg)
 			port := strconv.Itoa(s.Port())
-			ice := s.ICEServers("peer1", tt.pageHost)
+			ice := s.ICEServers("peer1", Page{Host: tt.pageHost})
 			if len(ice) != 2 {
 				t.Fatalf("got %d entries", len(ice))
 			}
@@ -292,7 +292,7 @@ func TestRelayCannotReachOwnServices(t *testing.T) {
 }
 
 func TestPeerPolicy(t *testing.T) {
-	policy := peerPolicy{self: netip.MustParseAddr("198.51.100.10"), allow: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
+	policy := newPeerPolicy(netip.MustParseAddr("198.51.100.10"), []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")})
 	tests := []struct {
 		ip   string
 		want bool
@@ -485,7 +485,7 @@ func relayPair(t *testing.T, s *Server) (a, b net.PacketConn) {
 
 func TestExtraICEServers(t *testing.T) {
 	s := startTURN(t, Config{ExtraURLs: []string{"stun:stun.example.org:3478", "turn:pool.example.org:3478?transport=udp", "turns:pool.example.org:5349"}})
-	ice := s.ICEServers("peer1", "example.org")
+	ice := s.ICEServers("peer1", Page{Host: "example.org"})
 	port := strconv.Itoa(s.Port())
 	if got, want := strings.Join(ice[0].URLs, " "), "stun:example.org:"+port+" stun:stun.example.org:3478"; got != want {
 		t.Errorf("stun entry %q, want %q", got, want)

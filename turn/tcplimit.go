@@ -16,28 +16,59 @@ const (
 	tcpIdle         = 15 * time.Minute
 )
 
-// tcpListener admits TURN-over-TCP connections: at most perIP at once from
-// one address and total in all (0: no limit), each closed if it stays
-// silent too long. pion/turn serves every accepted connection on a
-// goroutine of its own and reads it with no deadline, so without this
-// anyone could hold idle connections, and the file descriptors the web
-// server shares, without end.
-type tcpListener struct {
-	net.Listener
+// tcpLimits bounds the TURN-over-TCP connections open at once: at most
+// perIP from one address and total in all (0: no limit), over every stream
+// listener (TCP, TLS, the web port). pion/turn serves every accepted
+// connection on a goroutine of its own and reads it with no deadline, so
+// without this anyone could hold idle connections, and the file
+// descriptors the web server shares, without end.
+type tcpLimits struct {
 	// Static after construction.
 	perIP, total int
-	firstRequest time.Duration
-	idle         time.Duration
-	log          *slog.Logger
 
 	mu   sync.Mutex
 	byIP map[netip.Addr]int // guarded by mu
 	n    int                // guarded by mu
 }
 
-func newTCPListener(l net.Listener, perIP, total int, log *slog.Logger) *tcpListener {
-	return &tcpListener{Listener: l, perIP: perIP, total: total, firstRequest: tcpFirstRequest, idle: tcpIdle,
-		log: log, byIP: map[netip.Addr]int{}}
+func newTCPLimits(perIP, total int) *tcpLimits {
+	return &tcpLimits{perIP: perIP, total: total, byIP: map[netip.Addr]int{}}
+}
+
+func (l *tcpLimits) admit(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if (l.total > 0 && l.n >= l.total) || (l.perIP > 0 && l.byIP[ip] >= l.perIP) {
+		return false
+	}
+	l.n++
+	l.byIP[ip]++
+	return true
+}
+
+func (l *tcpLimits) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+// tcpListener admits TURN stream connections within its limits, each
+// closed if it stays silent too long.
+type tcpListener struct {
+	net.Listener
+	// Static after construction.
+	limits       *tcpLimits
+	firstRequest time.Duration
+	idle         time.Duration
+	guard        *bindGuard
+	log          *slog.Logger
+}
+
+func newTCPListener(l net.Listener, limits *tcpLimits, guard *bindGuard, log *slog.Logger) *tcpListener {
+	return &tcpListener{Listener: l, limits: limits, firstRequest: tcpFirstRequest, idle: tcpIdle, guard: guard, log: log}
 }
 
 // Accept returns the next connection within the limits, and closes the
@@ -49,7 +80,7 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := addrOf(c.RemoteAddr())
-		if !l.admit(ip) {
+		if !l.limits.admit(ip) {
 			l.log.Debug("TURN TCP connection refused: over the limit", "client", ip.String())
 			_ = c.Close()
 			continue
@@ -58,40 +89,31 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *tcpListener) admit(ip netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if (l.total > 0 && l.n >= l.total) || (l.perIP > 0 && l.byIP[ip] >= l.perIP) {
-		return false
-	}
-	l.n++
-	l.byIP[ip]++
-	return true
-}
-
-func (l *tcpListener) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n--
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
-
-// tcpConn is an admitted connection: it frees its place when closed, and
-// its reads time out.
+// tcpConn is an admitted connection: it frees its place when closed, its
+// reads time out, and the ChannelBind requests the listener's guard
+// refuses are answered here and never reach pion.
 type tcpConn struct {
 	net.Conn
 	l  *tcpListener
 	ip netip.Addr
 
-	spoke     bool // owned by the reader (pion's goroutine for the connection)
+	// Owned by the reader (pion's goroutine for the connection).
+	spoke  bool
+	frames tcpFrames
+
 	closeOnce sync.Once
 }
 
-// Read waits for a new connection's first bytes for firstRequest, and for
-// any later ones for idle.
 func (c *tcpConn) Read(p []byte) (int, error) {
+	if c.l.guard == nil {
+		return c.read(p)
+	}
+	return c.frames.readFiltered(p, c.Conn, c.l.guard, c.read)
+}
+
+// read waits for a new connection's first bytes for firstRequest, and for
+// any later ones for idle.
+func (c *tcpConn) read(p []byte) (int, error) {
 	wait := c.l.idle
 	if !c.spoke {
 		wait = c.l.firstRequest
@@ -105,6 +127,6 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 }
 
 func (c *tcpConn) Close() error {
-	c.closeOnce.Do(func() { c.l.release(c.ip) })
+	c.closeOnce.Do(func() { c.l.limits.release(c.ip) })
 	return c.Conn.Close()
 }

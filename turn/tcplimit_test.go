@@ -35,7 +35,7 @@ func listenTCP(t *testing.T, perIP, total int) *tcpListener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTCPListener(ln, perIP, total, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return newTCPListener(ln, newTCPLimits(perIP, total), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // closedByServer reports whether the server closed c within wait.

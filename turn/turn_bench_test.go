@@ -20,7 +20,7 @@ import (
 // Refresh, CreatePermission, ChannelBind), never per relayed packet.
 func BenchmarkCredentialCheck(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
-	check := authHandler("bench-secret", "", time.Now(), log, &pionLoggerFactory{log: log})
+	check := authHandler("bench-secret", "", time.Now(), time.Hour, log, &pionLoggerFactory{log: log})
 	username, _, err := turn.GenerateLongTermTURNRESTCredentials("bench-secret", "3f2a9c1d0b7e4a11", time.Hour)
 	if err != nil {
 		b.Fatal(err)
@@ -39,7 +39,7 @@ func BenchmarkCredentialCheck(b *testing.B) {
 // refused before any HMAC, as a 401 flood needs.
 func BenchmarkCredentialRefusal(b *testing.B) {
 	log := slog.New(slog.DiscardHandler)
-	check := authHandler("bench-secret", "", time.Now(), log, &pionLoggerFactory{log: log})
+	check := authHandler("bench-secret", "", time.Now(), time.Hour, log, &pionLoggerFactory{log: log})
 	ra := &turn.RequestAttributes{Username: "not-a-rest-username", Realm: "tandem"}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -53,7 +53,7 @@ func BenchmarkCredentialRefusal(b *testing.B) {
 // which walks every forbidden network, and on a forbidden one. It runs once
 // per CreatePermission and ChannelBind, not per packet.
 func BenchmarkPeerPolicy(b *testing.B) {
-	policy := peerPolicy{self: netip.MustParseAddr("203.0.113.10"), allow: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}}
+	policy := newPeerPolicy(netip.MustParseAddr("203.0.113.10"), []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")})
 	for _, tc := range []struct {
 		name string
 		ip   net.IP
@@ -75,19 +75,25 @@ func BenchmarkPeerPolicy(b *testing.B) {
 }
 
 // BenchmarkGuardedWrite is the per-packet check every relayed datagram
-// passes on its way to a peer: the own-address guard, without and with the
-// bitrate policer (a cap it never reaches, so every datagram passes).
+// passes on its way to a peer: the peer policy, without and with the
+// bitrate policer (a cap it never reaches, so every datagram passes), and
+// to another relay on the server's own address (a live relay port).
 func BenchmarkGuardedWrite(b *testing.B) {
+	self := netip.MustParseAddr("203.0.113.10")
 	for _, tc := range []struct {
 		name string
 		out  *policer
+		to   *net.UDPAddr
 	}{
-		{"uncapped", nil},
-		{"capped", newPolicer(maxPolicedRate, maxPolicedRate)},
+		{"uncapped", nil, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}},
+		{"capped", newPolicer(maxPolicedRate, maxPolicedRate), &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}},
+		{"own-relay", nil, &net.UDPAddr{IP: self.AsSlice(), Port: 50000}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			c := &guardedConn{PacketConn: discardConn{}, self: netip.MustParseAddr("203.0.113.10"), minPort: 49152, maxPort: 65535, out: tc.out}
-			to := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}
+			policy := newPeerPolicy(self, nil)
+			policy.relays.add(50000)
+			c := &guardedConn{PacketConn: discardConn{}, policy: policy, drops: &drops{log: slog.New(slog.DiscardHandler)}, out: tc.out}
+			to := tc.to
 			p := make([]byte, 1200)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -114,7 +120,7 @@ func BenchmarkRead(b *testing.B) {
 		wrap func(*net.UDPConn) net.PacketConn
 	}{
 		{"plain", func(c *net.UDPConn) net.PacketConn { return c }},
-		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c) }},
+		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil) }},
 		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -58,17 +58,19 @@ func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 }
 
 // listenerConn is a TURN listening socket as pion/turn reads it: one
-// goroutine calls ReadFrom in a loop, and many write.
+// goroutine calls ReadFrom in a loop, and many write. ChannelBind requests
+// that the bindGuard refuses are answered here and never reach pion.
 type listenerConn struct {
 	*net.UDPConn
 	// Static after construction.
 	laddr *net.UDPAddr
+	guard *bindGuard
 	// Owned by the reading goroutine.
 	addrs addrCache
 }
 
-func newListenerConn(c *net.UDPConn) *listenerConn {
-	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr)}
+func newListenerConn(c *net.UDPConn, guard *bindGuard) *listenerConn {
+	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), guard: guard}
 	if ap := l.laddr.AddrPort(); ap.IsValid() {
 		l.laddr = udpAddr(ap)
 	}
@@ -81,5 +83,15 @@ func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
 
 // ReadFrom reads a datagram without allocating its source address.
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	return l.addrs.read(l.UDPConn, p)
+	for {
+		n, addr, err := l.addrs.read(l.UDPConn, p)
+		if err != nil || !isChannelBindRequest(p[:n]) {
+			return n, addr, err
+		}
+		reply := l.guard.refusal(p[:n], addr)
+		if reply == nil {
+			return n, addr, nil
+		}
+		_, _ = l.UDPConn.WriteTo(reply, addr)
+	}
 }

@@ -19,6 +19,7 @@ type config struct {
 	tlsKey         string
 	allowedOrigins string
 	turnAddr       string
+	turnTLSAddr    string
 	turnSecret     string
 	turnPublicIP   string
 	turnHost       string
@@ -71,12 +72,13 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins, besides the page's own, allowed to open the signaling WebSocket")
 	fs.StringVar(&c.turnAddr, "turn-addr", ":3478", "TURN listen address, UDP and TCP")
+	fs.StringVar(&c.turnTLSAddr, "turn-tls-addr", "", "a TLS listener of TURN's own, e.g. :5349 (default: off; the web port carries TURN over TLS already when -tls-cert is set)")
 	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST API shared secret (default: a random one at each start)")
 	fs.StringVar(&c.turnPublicIP, "turn-public-ip", "", "public IP announced for TURN relays (default 127.0.0.1: relay-to-relay only)")
 	fs.StringVar(&c.turnHost, "turn-host", "", "host name of the TURN server given to browsers (default: the public IP, else the page's host)")
 	fs.StringVar(&c.turnRelayPorts, "turn-relay-ports", "49152-65535", "UDP port range for TURN relays")
 	fs.StringVar(&c.turnAllowPeers, "turn-allow-peers", "", "comma-separated CIDRs TURN may relay to although private (e.g. 10.0.0.0/8)")
-	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers")
+	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers; longer ones are refused, so a system that shares -turn-secret and mints longer credentials (coturn's tools: 24h) needs a matching value")
 	fs.StringVar(&c.turn.previousSecret, "turn-previous-secret", "", "the secret before a rotation: credentials minted with it before this start keep working until they expire")
 	fs.IntVar(&c.turn.maxAllocsPerUser, "turn-max-allocs-per-user", 10, "live TURN allocations per credential (one person); -1: no limit")
 	fs.IntVar(&c.turn.maxAllocsPerIP, "turn-max-allocs-per-ip", 200, "live TURN allocations per client address; -1: no limit")

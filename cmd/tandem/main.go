@@ -21,6 +21,7 @@ import (
 	"tandem/assets"
 	"tandem/signaling"
 	"tandem/turn"
+	"tandem/turn/portmux"
 )
 
 func main() {
@@ -49,8 +50,9 @@ func main() {
 
 // listening is what a started server tells its caller (tests use it).
 type listening struct {
-	HTTP net.Addr
-	TURN int // port, UDP and TCP
+	HTTP    net.Addr
+	TURN    int // port, UDP and TCP
+	TURNTLS int // port of -turn-tls-addr; 0 when off
 }
 
 // run starts everything, calls ready (when not nil) once the listeners are
@@ -67,10 +69,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	// The web port carries TURN too (package portmux), so it opens first.
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.addr)
+	if err != nil {
+		return err
+	}
+	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, Logger: logger.With("component", "portmux")})
+	defer mux.Close()
+
 	turnCfg, err := turnConfig(cfg)
 	if err != nil {
 		return err
 	}
+	turnCfg.WebListener = mux.TURN()
+	turnCfg.TLS = tlsCfg
 	if cfg.turnSecret == "" {
 		logger.Info("no -turn-secret given: using a random one for this run")
 	}
@@ -125,17 +141,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopPprof()
 	}
 
-	ln, err := listen(cfg)
-	if err != nil {
-		return err
-	}
-	logger.Info("HTTP listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "")
+	logger.Info("HTTP listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "turn_on_web_port", true)
 	if ready != nil {
-		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port()})
+		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort()})
 	}
 
 	served := make(chan error, 1)
-	go func() { served <- web.Listener(ln) }()
+	go func() { served <- web.Listener(mux.Web()) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve HTTP: %w", err)
@@ -195,6 +207,7 @@ func turnConfig(cfg config) (turn.Config, error) {
 	}
 	return turn.Config{
 		Addr:          cfg.turnAddr,
+		TLSAddr:       cfg.turnTLSAddr,
 		Secret:        secret,
 		RelayIP:       publicIP,
 		Host:          cfg.turnHost,
@@ -212,23 +225,36 @@ func turnConfig(cfg config) (turn.Config, error) {
 	}, nil
 }
 
-// listen opens the HTTP listener, with TLS when a certificate is configured.
-func listen(cfg config) (net.Listener, error) {
+// listen opens the web port's listener.
+func listen(addr string) (net.Listener, error) {
 	// No TCP keep-alive probes: WebSockets ping their clients, and idle
 	// HTTP connections are closed by the server's IdleTimeout. Turning
 	// them on costs each accepted connection four setsockopt calls.
 	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", cfg.addr)
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.addr, err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
+	return ln, nil
+}
+
+// tlsConfig is the TLS configuration of the web port and of TURN's own TLS
+// listener, or nil when no certificate is configured. Its ALPN values are
+// HTTP/1.1's and TURN's (RFC 7443); browsers send none on turns: URLs.
+func tlsConfig(cfg config) (*tls.Config, error) {
 	if cfg.tlsCert == "" {
-		return ln, nil
+		if cfg.turnTLSAddr != "" {
+			return nil, errors.New("-turn-tls-addr needs -tls-cert and -tls-key")
+		}
+		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
 	if err != nil {
-		_ = ln.Close()
 		return nil, fmt.Errorf("load TLS certificate: %w", err)
 	}
-	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1", "stun.turn"},
+	}, nil
 }

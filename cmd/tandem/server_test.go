@@ -33,6 +33,13 @@ var baseArgs = []string{
 // and stops it when the test ends.
 func startServer(t *testing.T, extra ...string) testServer {
 	t.Helper()
+	srv, _ := startServerListening(t, extra...)
+	return srv
+}
+
+// startServerListening is startServer that also says what it listens on.
+func startServerListening(t *testing.T, extra ...string) (testServer, listening) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan listening, 1)
 	done := make(chan error, 1)
@@ -69,7 +76,7 @@ func startServer(t *testing.T, extra ...string) testServer {
 		}
 	}
 	t.Cleanup(stop)
-	return testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN, stop: stop}
+	return testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN, stop: stop}, l
 }
 
 // addr is the server's HTTP host:port.

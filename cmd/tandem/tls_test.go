@@ -1,28 +1,24 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/pion/turn/v5"
+
+	"tandem/bench/selfsigned"
 )
 
 // TestTLS: with -tls-cert and -tls-key the pages and the WebSocket are
 // served over HTTPS.
 func TestTLS(t *testing.T) {
-	certFile, keyFile := selfSignedCert(t)
+	certFile, keyFile, _ := selfSignedCert(t)
 	srv := startServer(t, "-tls-cert", certFile, "-tls-key", keyFile)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := client.Get("https://" + srv.addr() + "/r/secure-room")
@@ -51,35 +47,127 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// TestTURNOnWebPort: the web port carries TURN as well, over TLS when the
+// server has a certificate and over plain TCP when not; browsers are told
+// so, after TURN's own UDP and TCP; a TURN client allocates through it,
+// with and without the stun.turn ALPN; -turn-tls-addr adds a TLS listener
+// of TURN's own.
+func TestTURNOnWebPort(t *testing.T) {
+	certFile, keyFile, cert := selfSignedCert(t)
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		scheme string // of the web-port TURN URL
+	}{
+		{"plain HTTP", nil, "turn"},
+		{"HTTPS", []string{"-tls-cert", certFile, "-tls-key", keyFile}, "turns"},
+		{"HTTPS and -turn-tls-addr", []string{"-tls-cert", certFile, "-tls-key", keyFile, "-turn-tls-addr", "127.0.0.1:0"}, "turns"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, l := startServerListening(t, tt.args...)
+			_, webPort, _ := net.SplitHostPort(srv.addr())
+			dialer := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}
+			wsURL := srv.wsURL("turn-web-port")
+			if tt.scheme == "turns" {
+				wsURL = strings.Replace(wsURL, "ws://", "wss://", 1)
+			}
+			ws, _, err := dialer.Dial(wsURL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			hello := readMessage(t, ws)
+			var urls []string
+			var user, pass string
+			for _, s := range hello.ICEServers {
+				urls = append(urls, s.URLs...)
+				if s.Username != "" {
+					user, pass = s.Username, fmt.Sprint(s.Credential)
+				}
+			}
+			want := []string{
+				fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", l.TURN),
+				fmt.Sprintf("turn:127.0.0.1:%d?transport=tcp", l.TURN),
+				fmt.Sprintf("%s:127.0.0.1:%s?transport=tcp", tt.scheme, webPort),
+			}
+			if l.TURNTLS != 0 {
+				want = append(want, fmt.Sprintf("turns:127.0.0.1:%d?transport=tcp", l.TURNTLS))
+			}
+			if got := urls[1:]; !slices.Equal(got, want) {
+				t.Fatalf("TURN URLs\n got %v\nwant %v", got, want)
+			}
+
+			ports := []string{webPort}
+			if l.TURNTLS != 0 {
+				ports = append(ports, fmt.Sprint(l.TURNTLS))
+			}
+			for _, port := range ports {
+				for _, alpn := range [][]string{nil, {"stun.turn"}} {
+					addr := net.JoinHostPort("127.0.0.1", port)
+					conn, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tt.scheme == "turns" {
+						tc := tls.Client(conn, &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.1", NextProtos: alpn})
+						if err := tc.Handshake(); err != nil {
+							t.Fatalf("TLS to %s: %v", addr, err)
+						}
+						conn = tc
+					}
+					if err := allocateOver(conn, addr, user, pass); err != nil {
+						t.Errorf("allocate through %s (ALPN %v): %v", addr, alpn, err)
+					}
+				}
+			}
+			// The web port still serves pages.
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}}
+			home := srv.URL + "/"
+			if tt.scheme == "turns" {
+				home = "https://" + srv.addr() + "/"
+			}
+			resp, err := client.Get(home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("home page: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+// allocateOver makes one TURN allocation over a TCP or TLS connection.
+func allocateOver(conn net.Conn, addr, username, password string) error {
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
+		Username: username, Password: password, Realm: "tandem",
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		return err
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		return err
+	}
+	return relay.Close()
+}
+
 // selfSignedCert writes a certificate for 127.0.0.1 and its key as PEM.
-func selfSignedCert(t *testing.T) (certFile, keyFile string) {
+func selfSignedCert(t *testing.T) (certFile, keyFile string, cert *selfsigned.Cert) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := selfsigned.New("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	certFile, keyFile, err = cert.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	return certFile, keyFile, cert
 }

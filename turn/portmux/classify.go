@@ -28,10 +28,10 @@ const stunMagicCookie = 0x2112A442
 // carries TURN or HTTP.
 //
 // A STUN message starts with two zero bits and has the magic cookie in
-// bytes 4-7. ChannelData starts with a channel number in 0x4000-0x4FFF
-// (RFC 8656), whose first byte, 0x40-0x4F, is also '@' or 'A'-'O', as in
-// "GET " or "OPTIONS ": what looks like an HTTP method followed by a space
-// is HTTP.
+// bytes 4-7. ChannelData starts with a channel number in 0x4000-0x7FFF
+// (RFC 5766, as pion reads it), whose first byte, 0x40-0x7F, may also be
+// an upper-case letter, as in "GET " or "OPTIONS ": what looks like an
+// HTTP method followed by a space is HTTP.
 func Classify(first []byte) Kind {
 	if len(first) < 8 {
 		return Web
@@ -39,7 +39,7 @@ func Classify(first []byte) Kind {
 	if first[0]&0xC0 == 0 && binary.BigEndian.Uint32(first[4:8]) == stunMagicCookie {
 		return TURN
 	}
-	if first[0] >= 0x40 && first[0] <= 0x4F && !looksLikeHTTPMethod(first) {
+	if first[0] >= 0x40 && first[0] <= 0x7F && !looksLikeHTTPMethod(first) {
 		return TURN
 	}
 	return Web
