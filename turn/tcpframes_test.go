@@ -33,7 +33,9 @@ type replies struct {
 }
 
 func (c *replies) Write(p []byte) (int, error) { return c.written.Write(p) }
-func (c *replies) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000} }
+func (c *replies) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}
+}
 
 // TestTCPFramesFilter: whatever pieces the stream arrives in, pion gets it
 // whole but for the refused ChannelBind, which is answered instead.
