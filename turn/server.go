@@ -3,6 +3,7 @@
 package turn
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
@@ -33,8 +34,9 @@ type Config struct {
 	// RelayBind is the address relay sockets bind to. Default: RelayIP when
 	// it is loopback, else all interfaces (the public IP is often NATed).
 	RelayBind string
-	// Host is the host name written into iceServers URLs. Default: RelayIP
-	// when it is not loopback, else the host the page was loaded from.
+	// Host is the host name written into iceServers URLs for the TURN port
+	// and, when set, for TLSAddr. Default: RelayIP when it is not
+	// loopback, else the host the page was loaded from.
 	Host string
 	// RelayMinPort and RelayMaxPort bound the relay sockets. Default
 	// 49152-65535.
@@ -197,7 +199,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	port    int
-	tlsPort int // 0: no TLS listener of its own
+	tlsPort int    // 0: no TLS listener of its own
+	tlsHost string // names tlsPort when set; else the page's host
 	turn    *turn.Server
 	quotas  *quotas
 	drops   *drops
@@ -205,6 +208,7 @@ type Server struct {
 
 // New starts a TURN server listening on cfg.Addr over UDP and TCP.
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	tlsHost := cfg.Host // a configured name, which a certificate can be for
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -299,7 +303,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	logger.Info("TURN listening", "addr", udps[0].LocalAddr().String(), "udp_sockets", len(udps),
 		"tls_addr", cfg.TLSAddr, "on_web_port", cfg.WebListener != nil,
 		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
-	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, turn: ts, quotas: q, drops: dropped}, nil
+	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, tlsHost: tlsHost, turn: ts, quotas: q, drops: dropped}, nil
 }
 
 // Allocations is the number of live allocations.
@@ -321,8 +325,9 @@ func (s *Server) TLSPort() int { return s.tlsPort }
 // credentials bound to peerID, in the order browsers should try them:
 // TURN over UDP, over TCP, then over the web port and the TLS port, which
 // get through networks that pass nothing else. The TURN port is named by
-// the configured host, else the page's; TLS entries by the page's host,
-// which the certificate is for.
+// the configured host, else the page's; the web port by the page's host,
+// which its certificate is for; the TLS port by the configured host name,
+// else the page's.
 func (s *Server) ICEServers(peerID string, page Page) []ICEServer {
 	host := s.cfg.Host
 	if host == "" {
@@ -343,8 +348,8 @@ func (s *Server) ICEServers(peerID string, page Page) []ICEServer {
 		}
 		turns = append(turns, scheme+net.JoinHostPort(page.Host, strconv.Itoa(page.Port))+"?transport=tcp")
 	}
-	if s.tlsPort != 0 && page.Host != "" {
-		turns = append(turns, "turns:"+net.JoinHostPort(page.Host, strconv.Itoa(s.tlsPort))+"?transport=tcp")
+	if tlsHost := cmp.Or(s.tlsHost, page.Host); s.tlsPort != 0 && tlsHost != "" {
+		turns = append(turns, "turns:"+net.JoinHostPort(tlsHost, strconv.Itoa(s.tlsPort))+"?transport=tcp")
 	}
 	for _, u := range s.cfg.ExtraURLs {
 		if strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "stuns:") {
