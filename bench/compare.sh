@@ -6,8 +6,11 @@
 #   bench/compare.sh [PAIRS]     PAIRS defaults to 3
 #
 # Environment: CLIENTS (50), RATE (1000 datagrams/s per client), SIZE
-# (1200 bytes), DURATION (10s), TANDEM_FLAGS (extra flags for Tandem's
-# server), OUT (a directory for the raw outputs; default a temporary one).
+# (1200 bytes), DURATION (10s), TRANSPORT (udp, tcp or tls: how the clients
+# reach the servers; with tls, Tandem on its web port and coturn on its
+# tls-listening-port, each with a self-signed certificate), TANDEM_FLAGS
+# (extra flags for Tandem's server), OUT (a directory for the raw outputs;
+# default a temporary one).
 # The default load, 100,000 relayed packets/s, is within both servers'
 # reach on a 2-core machine and compares their CPU; CLIENTS=100 (200,000
 # offered) is past both, and compares the rates they reach.
@@ -26,6 +29,7 @@ CLIENTS=${CLIENTS:-50}
 RATE=${RATE:-1000}
 SIZE=${SIZE:-1200}
 DURATION=${DURATION:-10s}
+TRANSPORT=${TRANSPORT:-udp}
 OUT=${OUT:-$(mktemp -d -t tandem-compare-XXXXXX)}
 mkdir -p "$OUT"
 
@@ -49,22 +53,32 @@ stop_coturn() {
 trap stop_coturn EXIT
 
 SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-BENCH_ARGS=(-clients "$CLIENTS" -rate "$RATE" -size "$SIZE" -duration "$DURATION" -timeout 4m)
+BENCH_ARGS=(-clients "$CLIENTS" -rate "$RATE" -size "$SIZE" -duration "$DURATION" -transport "$TRANSPORT" -timeout 4m)
+if [ "$TRANSPORT" = tls ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$OUT/coturn-key.pem" -out "$OUT/coturn-cert.pem" 2>/dev/null
+fi
 
 run_tandem() { # $1 = output file
   timeout 300 "$BIN" bench turn "${BENCH_ARGS[@]}" -server-flags "${TANDEM_FLAGS:-}" >"$1" 2>"$1.log"
 }
 
 run_coturn() { # $1 = output file
-  local port
+  local port tls_args=(--no-tls) target
   port=$(free_port)
+  target=$port
+  if [ "$TRANSPORT" = tls ]; then
+    target=$(free_port)
+    tls_args=(--tls-listening-port="$target" --cert="$OUT/coturn-cert.pem" --pkey="$OUT/coturn-key.pem")
+  fi
   turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$port" \
-    --use-auth-secret --static-auth-secret="$SECRET" --realm=tandem \
-    --no-tls --no-dtls --no-cli --allow-loopback-peers --no-tcp-relay \
+    --use-auth-secret --static-auth-secret="$SECRET" --realm=tandem "${tls_args[@]}" \
+    --no-dtls --no-cli --allow-loopback-peers --no-tcp-relay \
     --min-port=49152 --max-port=65535 --log-file=stdout --no-stdout-log >"$1.coturn.log" 2>&1 &
   COTURN_PID=$!
-  for _ in $(seq 50); do ss -Hlnu "sport = :$port" | grep -q . && break; sleep 0.1; done
-  timeout 300 "$BIN" bench turn "${BENCH_ARGS[@]}" -server "127.0.0.1:$port" -secret "$SECRET" -pid "$COTURN_PID" >"$1" 2>"$1.log"
+  for _ in $(seq 50); do ss -Hlnt "sport = :$target" | grep -q . && break; sleep 0.1; done
+  timeout 300 "$BIN" bench turn "${BENCH_ARGS[@]}" -server "127.0.0.1:$target" -secret "$SECRET" -pid "$COTURN_PID" >"$1" 2>"$1.log"
   stop_coturn
 }
 
@@ -73,7 +87,7 @@ field() {
   awk '/^relayed/ {pps=$2} /^server CPU/ {cpu=$5} /^datagrams/ {gsub("%","",$7); loss=$7} END {print pps, cpu, loss}' "$1"
 }
 
-echo "compare: $PAIRS pairs, $CLIENTS clients x $RATE datagrams/s x $SIZE bytes for $DURATION; outputs in $OUT"
+echo "compare: $PAIRS pairs, $CLIENTS clients x $RATE datagrams/s x $SIZE bytes over $TRANSPORT for $DURATION; outputs in $OUT"
 printf '%-5s %-28s %-28s %s\n' pair "tandem pkt/s µs/pkt loss%" "coturn pkt/s µs/pkt loss%" "rate ratio, CPU ratio (tandem/coturn)"
 for i in $(seq "$PAIRS"); do
   run_tandem "$OUT/tandem-$i.txt"

@@ -19,11 +19,14 @@ import (
 // datagrams per second through it for Duration; each datagram comes back
 // the same way.
 type TURNConfig struct {
-	// Server is the TURN server's UDP address, host:port on loopback. Any
+	// Server is the TURN server's address, host:port on loopback. Any
 	// TURN server that checks TURN REST API credentials with Secret works:
 	// Tandem's own, or coturn with use-auth-secret.
 	Server string
 	Secret string
+	// Transport is how clients reach Server: TransportUDP (the default),
+	// TransportTCP or TransportTLS. Relays are UDP whatever it is.
+	Transport string
 	// PID is the server's process id, for its CPU time per packet; 0 skips.
 	PID int
 	// Clients is the number of TURN clients, one allocation each. Default 50.
@@ -61,6 +64,9 @@ func (c TURNConfig) withDefaults() TURNConfig {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 3 * time.Minute
+	}
+	if c.Transport == "" {
+		c.Transport = TransportUDP
 	}
 	return c
 }
@@ -114,10 +120,6 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 	if err := checkLoopback(cfg.Server); err != nil {
 		return nil, err
 	}
-	server, err := net.ResolveUDPAddr("udp4", cfg.Server)
-	if err != nil {
-		return nil, fmt.Errorf("bench: TURN server: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	log := newProgress(cfg.Progress)
@@ -130,7 +132,7 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 	}
 	defer echo.close()
 
-	log.printf("allocating %d relays on %s", cfg.Clients, cfg.Server)
+	log.printf("allocating %d relays on %s over %s", cfg.Clients, cfg.Server, cfg.Transport)
 	clients := make([]*turnClient, cfg.Clients)
 	defer func() {
 		for _, c := range clients {
@@ -150,7 +152,7 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 				if i >= cfg.Clients {
 					return
 				}
-				raw, err := dialTURN(server, cfg.Secret, "bench"+strconv.Itoa(i))
+				raw, err := dialTURN(cfg.Server, cfg.Transport, cfg.Secret, "bench"+strconv.Itoa(i))
 				var c *turnClient
 				if err == nil {
 					c = &turnClient{raw: raw}
@@ -245,7 +247,7 @@ func RunTURN(ctx context.Context, cfg TURNConfig) (*TURNResult, error) {
 func (r *TURNResult) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	c := r.Config
-	fmt.Fprintf(tw, "TURN\t%s, %d clients x %d datagrams/s x %d bytes, %v\n", c.Server, c.Clients, c.Rate, c.Size, c.Duration)
+	fmt.Fprintf(tw, "TURN\t%s over %s, %d clients x %d datagrams/s x %d bytes, %v\n", c.Server, c.Transport, c.Clients, c.Rate, c.Size, c.Duration)
 	fmt.Fprintf(tw, "allocations\t%d (%d failed), %.0f/s\n", r.Allocated, len(r.allocErrors), r.AllocRate)
 	if len(r.allocErrors) > 0 {
 		fmt.Fprintf(tw, "first error\t%v\n", r.allocErrors[0])
@@ -309,7 +311,7 @@ func (c *turnClient) send(ctx context.Context, base time.Time, phase byte, rate,
 func (c *turnClient) receive(base time.Time) {
 	buf := make([]byte, 2048)
 	for {
-		n, err := c.raw.conn.Read(buf)
+		n, err := c.raw.readFrame(buf)
 		if err != nil {
 			return
 		}

@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -11,20 +14,21 @@ import (
 	"github.com/pion/turn/v5"
 )
 
-// rawTURN is a minimal TURN client over UDP (RFC 8656): it allocates a
-// relay with long-term credentials, binds one channel to one peer, and then
-// sends and receives ChannelData on its socket directly. It does what a
-// browser's data path does and no more, so that the load generator spends
-// little CPU per datagram; pion's client hands every datagram through
-// goroutines and channels, which on a small machine costs more than the
-// server under test.
+// rawTURN is a minimal TURN client over UDP, TCP or TLS (RFC 8656): it
+// allocates a relay with long-term credentials, binds one channel to one
+// peer, and then sends and receives ChannelData on its connection
+// directly. It does what a browser's data path does and no more, so that
+// the load generator spends little CPU per datagram; pion's client hands
+// every datagram through goroutines and channels, which on a small machine
+// costs more than the server under test.
 type rawTURN struct {
-	conn  *net.UDPConn // connected to the server
-	user  string
-	key   stun.MessageIntegrity // long-term key, once the realm is known
-	realm stun.Realm
-	nonce stun.Nonce
-	relay net.UDPAddr // the allocation's relayed address
+	conn   net.Conn      // connected to the server
+	stream *bufio.Reader // reads conn over TCP and TLS, where frames must be found; nil over UDP
+	user   string
+	key    stun.MessageIntegrity // long-term key, once the realm is known
+	realm  stun.Realm
+	nonce  stun.Nonce
+	relay  net.UDPAddr // the allocation's relayed address
 }
 
 // channel is the one channel number the bench binds.
@@ -32,20 +36,59 @@ const channel = 0x4000
 
 var errTURN = errors.New("bench: TURN request failed")
 
-// dialTURN opens a socket and allocates a relay with TURN REST API
-// credentials for user.
-func dialTURN(server *net.UDPAddr, secret, user string) (*rawTURN, error) {
+// Transports a TURN client reaches its server over.
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+	TransportTLS = "tls"
+)
+
+// dialTransport connects to a TURN server at host:port over transport.
+func dialTransport(server, transport string) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	switch transport {
+	case TransportUDP:
+		conn, err := dialer.Dial("udp4", server)
+		if err != nil {
+			return nil, fmt.Errorf("bench: client socket: %w", err)
+		}
+		uc := conn.(*net.UDPConn) // Dial's documented type for "udp4"
+		_ = uc.SetReadBuffer(1 << 20)
+		_ = uc.SetWriteBuffer(1 << 20)
+		return uc, nil
+	case TransportTCP:
+		conn, err := dialer.Dial("tcp4", server)
+		if err != nil {
+			return nil, fmt.Errorf("bench: TCP connection: %w", err)
+		}
+		return conn, nil
+	case TransportTLS:
+		// A benchmark measures; it does not authenticate the server, whose
+		// certificate is self-signed.
+		conn, err := tls.DialWithDialer(dialer, "tcp4", server, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
+		if err != nil {
+			return nil, fmt.Errorf("bench: TLS connection: %w", err)
+		}
+		return conn, nil
+	}
+	return nil, fmt.Errorf("bench: unknown transport %q (udp, tcp or tls)", transport)
+}
+
+// dialTURN connects over transport and allocates a relay with TURN REST
+// API credentials for user.
+func dialTURN(server, transport, secret, user string) (*rawTURN, error) {
 	username, password, err := turn.GenerateLongTermTURNRESTCredentials(secret, user, time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("bench: credentials: %w", err)
 	}
-	conn, err := net.DialUDP("udp4", nil, server)
+	conn, err := dialTransport(server, transport)
 	if err != nil {
-		return nil, fmt.Errorf("bench: client socket: %w", err)
+		return nil, err
 	}
-	_ = conn.SetReadBuffer(1 << 20)
-	_ = conn.SetWriteBuffer(1 << 20)
 	c := &rawTURN{conn: conn, user: username}
+	if transport != TransportUDP {
+		c.stream = bufio.NewReaderSize(conn, 64<<10)
+	}
 
 	// The first Allocate is refused with 401 and the realm and nonce.
 	res, err := c.do(stun.MethodAllocate, nil, requestedUDP)
@@ -103,8 +146,28 @@ func (c *rawTURN) auth() []stun.Setter {
 	return []stun.Setter{stun.NewUsername(c.user), c.realm, c.nonce}
 }
 
-// do sends one request, retransmitting it as RFC 8489 §6.2.1 says, and
-// returns its response. Datagrams that are not that response are dropped.
+// readFrame reads one datagram over UDP, or one whole TURN frame (a STUN
+// message, or ChannelData with its padding) over TCP and TLS.
+func (c *rawTURN) readFrame(buf []byte) (int, error) {
+	if c.stream == nil {
+		return c.conn.Read(buf)
+	}
+	hdr, err := c.stream.Peek(4)
+	if err != nil {
+		return 0, err
+	}
+	size := 4 + (int(binary.BigEndian.Uint16(hdr[2:]))+3)&^3 // ChannelData
+	if hdr[0]&0xC0 == 0 {
+		size = 20 + int(binary.BigEndian.Uint16(hdr[2:])) // STUN
+	}
+	if size > len(buf) {
+		return 0, fmt.Errorf("%w: a %d-byte frame", errTURN, size)
+	}
+	return io.ReadFull(c.stream, buf[:size])
+}
+
+// do sends one request, retransmitting it over UDP as RFC 8489 §6.2.1
+// says, and returns its response. What is not that response is dropped.
 func (c *rawTURN) do(method stun.Method, auth []stun.Setter, attrs ...stun.Setter) (*stun.Message, error) {
 	setters := append([]stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}, attrs...)
 	setters = append(setters, auth...)
@@ -116,8 +179,11 @@ func (c *rawTURN) do(method stun.Method, auth []stun.Setter, attrs ...stun.Sette
 		return nil, fmt.Errorf("bench: build %s: %w", method, err)
 	}
 	buf := make([]byte, 1500)
-	rto := 200 * time.Millisecond
-	for range 6 {
+	rto, tries := 200*time.Millisecond, 6
+	if c.stream != nil {
+		rto, tries = 5*time.Second, 1 // a stream loses nothing
+	}
+	for range tries {
 		if _, err := c.conn.Write(req.Raw); err != nil {
 			return nil, fmt.Errorf("bench: send %s: %w", method, err)
 		}
@@ -125,7 +191,7 @@ func (c *rawTURN) do(method stun.Method, auth []stun.Setter, attrs ...stun.Sette
 		rto *= 2
 		_ = c.conn.SetReadDeadline(deadline)
 		for {
-			n, err := c.conn.Read(buf)
+			n, err := c.readFrame(buf)
 			if err != nil {
 				break // timed out: retransmit
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tandem/bench"
+	"tandem/bench/selfsigned"
 	"tandem/turn"
 )
 
@@ -99,6 +100,26 @@ func startOwnServer(extra string, stderr io.Writer) (*ownServer, error) {
 	return s, nil
 }
 
+// selfSignedFlags are -tls-cert and -tls-key flags for a certificate made
+// for this run, and what removes its files.
+func selfSignedFlags() (string, func(), error) {
+	cert, err := selfsigned.New("127.0.0.1", "localhost")
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "tandem-bench-tls-")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	certFile, keyFile, err := cert.WriteFiles(dir)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return "-tls-cert " + certFile + " -tls-key " + keyFile, cleanup, nil
+}
+
 func (s *ownServer) stop(stderr io.Writer) {
 	if err := s.proc.Stop(); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -175,18 +196,31 @@ func benchTURN(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&cfg.Size, "size", 1200, "bytes per datagram")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long the clients send")
 	fs.IntVar(&cfg.EchoSockets, "echo-sockets", 4, "UDP sockets of the echo peer")
+	fs.StringVar(&cfg.Transport, "transport", bench.TransportUDP, "how clients reach the server: udp, tcp, or tls (a server this run starts: TLS on its web port, the way browsers on networks that pass only HTTPS reach it)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 3*time.Minute, "bound on the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg.Server, cfg.Secret, cfg.PID, cfg.Progress = *server, *secret, *pid, stderr
 	if cfg.Server == "" {
-		srv, err := startOwnServer(*serverFlags, stderr)
+		extra := *serverFlags
+		if cfg.Transport == bench.TransportTLS {
+			tlsFlags, cleanup, err := selfSignedFlags()
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			extra = tlsFlags + " " + extra
+		}
+		srv, err := startOwnServer(extra, stderr)
 		if err != nil {
 			return err
 		}
 		defer srv.stop(stderr)
 		cfg.Server, cfg.Secret, cfg.PID = srv.turn, srv.secret, srv.proc.PID()
+		if cfg.Transport == bench.TransportTLS {
+			cfg.Server = strings.TrimPrefix(srv.url, "http://") // the web port
+		}
 	} else if cfg.Secret == "" {
 		return errors.New("-server needs -secret")
 	}

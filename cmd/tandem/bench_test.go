@@ -17,10 +17,10 @@ import (
 // startBenchServer runs tandem in-process with the flags `tandem bench`
 // gives the server it starts. The relays are announced on 127.0.0.1, where
 // the bench's echo peer (127.0.0.2) is not their own address.
-func startBenchServer(t *testing.T) testServer {
+func startBenchServer(t *testing.T, extra ...string) testServer {
 	t.Helper()
 	flags := bench.ServerFlags("127.0.0.1:0", "127.0.0.1:0", "bench-smoke-secret")
-	return startServer(t, append(flags, "-turn-public-ip", "127.0.0.1")...)
+	return startServer(t, append(append(flags, "-turn-public-ip", "127.0.0.1"), extra...)...)
 }
 
 // The smoke tests run each bench mode for a few seconds with a tiny load,
@@ -58,17 +58,28 @@ func TestBenchSignalSmoke(t *testing.T) {
 	}
 }
 
+// TestBenchTURNCommandSmoke runs `tandem bench turn` over each transport:
+// UDP and TCP on the TURN port, TLS on the web port.
 func TestBenchTURNCommandSmoke(t *testing.T) {
-	srv := startBenchServer(t)
-	var out, progress bytes.Buffer
-	err := runBench(context.Background(), []string{"turn",
-		"-server", "127.0.0.1:" + strconv.Itoa(srv.TURNPort), "-secret", "bench-smoke-secret",
-		"-pid", strconv.Itoa(os.Getpid()), "-clients", "3", "-rate", "100", "-duration", "500ms"}, &out, &progress)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, progress.String())
-	}
-	if !strings.Contains(out.String(), "allocations  3 (0 failed)") || !strings.Contains(out.String(), "relayed") {
-		t.Errorf("table:\n%s", out.String())
+	certFile, keyFile, _ := selfSignedCert(t)
+	srv := startBenchServer(t, "-tls-cert", certFile, "-tls-key", keyFile)
+	for _, tt := range []struct{ transport, server string }{
+		{"udp", "127.0.0.1:" + strconv.Itoa(srv.TURNPort)},
+		{"tcp", "127.0.0.1:" + strconv.Itoa(srv.TURNPort)},
+		{"tls", srv.addr()},
+	} {
+		t.Run(tt.transport, func(t *testing.T) {
+			var out, progress bytes.Buffer
+			err := runBench(context.Background(), []string{"turn", "-transport", tt.transport,
+				"-server", tt.server, "-secret", "bench-smoke-secret",
+				"-pid", strconv.Itoa(os.Getpid()), "-clients", "3", "-rate", "100", "-duration", "500ms"}, &out, &progress)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, progress.String())
+			}
+			if !strings.Contains(out.String(), "allocations  3 (0 failed)") || !strings.Contains(out.String(), "loss 0.000%") {
+				t.Errorf("table:\n%s", out.String())
+			}
+		})
 	}
 }
 
