@@ -126,7 +126,12 @@ func (c *tcpConn) read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection and frees its place. It reports no error:
+// closing a stream fails only when the client has already gone (over TLS,
+// the close_notify alert cannot be sent), which is routine, and pion would
+// log each one as a warning.
 func (c *tcpConn) Close() error {
 	c.closeOnce.Do(func() { c.l.limits.release(c.ip) })
-	return c.Conn.Close()
+	_ = c.Conn.Close()
+	return nil
 }
