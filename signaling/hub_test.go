@@ -486,3 +486,24 @@ func stats(t *testing.T, hub *Hub) Stats {
 	}
 	return st
 }
+
+// TestPing: a ping is answered with a pong, alone in a room or not, and
+// reaches nobody else.
+func TestPing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		_, base := newTestHub(t, be, Config{})
+		a := dial(t, base+"ping")
+		a.expect(TypeCreated)
+		a.sendText(`{"type":"ping"}`)
+		a.expect(TypePong)
+		b := dial(t, base+"ping")
+		b.expect(TypeJoined)
+		a.expect(TypePeerJoined)
+		b.sendText(`{"type":"ping"}`)
+		b.expect(TypePong)
+		b.sendText(`{"type":"signal","data":{"after":"ping"}}`)
+		if m := a.expect(TypeSignal); string(m.Data) != `{"after":"ping"}` {
+			t.Fatalf("a got %s after b's ping, want b's signal and nothing else", m.Data)
+		}
+	})
+}

@@ -21,7 +21,15 @@ const (
 	TypeSignal     = "signal"
 	TypeLeave      = "leave"
 	TypeError      = "error"
+	// TypePing asks the server for a TypePong: a client that suspects its
+	// connection died silently (a network that changed under it) learns
+	// whether it still reaches the server.
+	TypePing = "ping"
+	TypePong = "pong"
 )
+
+// pongFrame is the server's answer to a ping.
+var pongFrame = encode(ServerMessage{Type: TypePong})
 
 // ServerMessage is every message the server sends. Fields a type does not
 // use are left empty and omitted.
@@ -74,6 +82,8 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 		m.Type = TypeSignal
 	case `"` + TypeLeave + `"`:
 		m.Type = TypeLeave
+	case `"` + TypePing + `"`:
+		m.Type = TypePing
 	case "":
 		return ClientMessage{}, fmt.Errorf("%w: missing type", errBadMessage)
 	default:
@@ -82,7 +92,7 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 			return ClientMessage{}, fmt.Errorf("%w: type must be a string", errBadMessage)
 		}
 		switch name { // the rare spelling with escapes, such as "sig\u006eal"
-		case TypeSignal, TypeLeave:
+		case TypeSignal, TypeLeave, TypePing:
 			m.Type = name
 		default:
 			return ClientMessage{}, fmt.Errorf("%w: unknown type %q", errBadMessage, truncate(name))
@@ -91,7 +101,7 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 	if m.Type == TypeSignal && (len(data) == 0 || data[0] != '{') {
 		return ClientMessage{}, fmt.Errorf("%w: signal needs an object in data", errBadMessage)
 	}
-	if m.Type == TypeLeave {
+	if m.Type != TypeSignal {
 		m.Data = nil
 	}
 	return m, nil

@@ -15,6 +15,8 @@ func TestDecodeClientMessage(t *testing.T) {
 		{`{"type":"signal","data":{"candidate":{"candidate":"x"}}}`, TypeSignal, true},
 		{`{"type":"signal","data": {"a":1},"extra":true}`, TypeSignal, true},
 		{`{"type":"leave"}`, TypeLeave, true},
+		{`{"type":"ping"}`, TypePing, true},
+		{`{"type":"pi\u006eg","data":{"ignored":1}}`, TypePing, true},
 		{`{"type":"signal","data":null}`, "", false},
 		{`{"type":"signal","data":[1]}`, "", false},
 		{`{"type":"signal"}`, "", false},

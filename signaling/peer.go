@@ -676,6 +676,8 @@ func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (le
 		h.relay(p, m.Data)
 	case TypeLeave:
 		return true
+	case TypePing:
+		p.send(pongFrame)
 	}
 	return false
 }
