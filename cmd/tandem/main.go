@@ -78,7 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, Logger: logger.With("component", "portmux")})
+	// Connections still being classified are bounded per address by the
+	// same figure as its WebSockets.
+	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, MaxPendingPerIP: cfg.signaling.maxConnsPerIP,
+		Logger: logger.With("component", "portmux")})
 	defer mux.Close()
 
 	turnCfg, err := turnConfig(cfg)

@@ -33,7 +33,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultFirstBytesTimeout = 10 * time.Second
-	DefaultMaxPendingPerIP   = 64
+	DefaultMaxPendingPerIP   = 500
 )
 
 // Config configures a Mux. The zero value serves plain TCP with defaults.
@@ -46,7 +46,7 @@ type Config struct {
 	FirstBytesTimeout time.Duration
 	// MaxPendingPerIP bounds the connections from one address that are
 	// still being classified; more are closed at once. Default
-	// DefaultMaxPendingPerIP.
+	// DefaultMaxPendingPerIP; negative means no limit.
 	MaxPendingPerIP int
 	// Logger receives debug lines about refused and unclassifiable
 	// connections. Default: discard.
@@ -72,7 +72,7 @@ func New(ln net.Listener, cfg Config) *Mux {
 	if cfg.FirstBytesTimeout <= 0 {
 		cfg.FirstBytesTimeout = DefaultFirstBytesTimeout
 	}
-	if cfg.MaxPendingPerIP <= 0 {
+	if cfg.MaxPendingPerIP == 0 {
 		cfg.MaxPendingPerIP = DefaultMaxPendingPerIP
 	}
 	if cfg.Logger == nil {
@@ -141,7 +141,7 @@ func (m *Mux) serve() {
 func (m *Mux) admit(ip netip.Addr) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pending[ip] >= m.cfg.MaxPendingPerIP {
+	if m.cfg.MaxPendingPerIP > 0 && m.pending[ip] >= m.cfg.MaxPendingPerIP {
 		return false
 	}
 	m.pending[ip]++
