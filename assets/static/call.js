@@ -87,6 +87,7 @@ const inCallKey = "tandem-in-call:" + room;
 const politeKey = "tandem-polite:" + room;
 const nameKey = "tandem-name";
 const closeReplaced = 4000; // the server's close code: a newer connection took our seat
+const closeAway = 3000; // ours for a socket we give up on: not a goodbye, our seat is held
 const devicesKey = "tandem-devices";
 
 const maxNameLength = 40;
@@ -162,6 +163,8 @@ const call = {
   retryDelay: 500,
   retryTimer: 0,
   restartTimer: 0,
+  probeTimer: 0, // set while a ping waits for its pong
+  offerTimer: 0, // sends our unanswered offer again
   restarts: 0,
   inbox: Promise.resolve(), // signaling messages are handled one at a time
   connectedAt: 0, // when the call with the current peer connection began
@@ -540,6 +543,8 @@ function connect() {
     call.retryDelay = 500;
   };
   ws.onmessage = (event) => {
+    clearTimeout(call.probeTimer); // the socket lives
+    call.probeTimer = 0;
     let message;
     try {
       message = JSON.parse(event.data);
@@ -548,28 +553,47 @@ function connect() {
     }
     call.inbox = call.inbox.then(() => onMessage(message)).catch((err) => console.error("tandem:", err));
   };
-  ws.onclose = (event) => {
+  ws.onclose = (event) => socketLost(ws, event.code);
+}
+
+function socketLost(ws, code) {
+  if (call.ws !== ws) return;
+  clearTimeout(call.probeTimer);
+  call.probeTimer = 0;
+  call.ws = null;
+  if (!call.inCall) return;
+  if (code === closeReplaced) {
+    // Another tab of ours took our seat back (a duplicated tab carries
+    // the seat token). Reconnecting would take it back in turn, and the
+    // two would fight over it, breaking the call for everyone.
+    replaced();
+    return;
+  }
+  // The call's media does not go through this socket: keep it, and
+  // reconnect signaling behind it.
+  if (isConnected()) {
+    setState("connected", "status.connectedServerAway");
+  } else {
+    setState("reconnecting", "status.serverLost");
+  }
+  const delay = call.retryDelay * (0.75 + Math.random() / 2);
+  call.retryDelay = Math.min(call.retryDelay * 2, 10000);
+  call.retryTimer = setTimeout(connect, delay);
+}
+
+// A network that changed under us kills the socket without a word: when
+// the call's path breaks, ping; no answer in 3 s and the socket is replaced.
+function probeSignaling() {
+  const ws = call.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN || call.probeTimer) return;
+  send({ type: "ping" });
+  call.probeTimer = setTimeout(() => {
+    call.probeTimer = 0;
     if (call.ws !== ws) return;
-    call.ws = null;
-    if (!call.inCall) return;
-    if (event.code === closeReplaced) {
-      // Another tab of ours took our seat back (a duplicated tab carries
-      // the seat token). Reconnecting would take it back in turn, and the
-      // two would fight over it, breaking the call for everyone.
-      replaced();
-      return;
-    }
-    // The call's media does not go through this socket: keep it, and
-    // reconnect signaling behind it.
-    if (isConnected()) {
-      setState("connected", "status.connectedServerAway");
-    } else {
-      setState("reconnecting", "status.serverLost");
-    }
-    const delay = call.retryDelay * (0.75 + Math.random() / 2);
-    call.retryDelay = Math.min(call.retryDelay * 2, 10000);
-    call.retryTimer = setTimeout(connect, delay);
-  };
+    ws.onclose = null;
+    ws.close(closeAway);
+    socketLost(ws, closeAway);
+  }, 3000);
 }
 
 function isConnected() {
@@ -629,6 +653,8 @@ async function onMessage(m) {
         restartIce(call.pc, true);
       } else if (isConnected()) {
         setConnected();
+      } else if (call.pc.signalingState === "have-local-offer") {
+        sendOffer(call.pc); // it may have died with the old socket
       } else {
         restartIce(call.pc);
       }
@@ -698,7 +724,7 @@ function startPeer() {
     try {
       call.makingOffer = true;
       await pc.setLocalDescription();
-      signal({ description: pc.localDescription });
+      sendOffer(pc);
     } catch (err) {
       console.error("tandem: offer failed", err);
     } finally {
@@ -757,13 +783,14 @@ async function onSignal(data) {
   const pc = call.pc;
   if (data.description) {
     const description = data.description;
+    if (description.type === "answer" && pc.signalingState === "stable") return; // offer sent twice
     const collision = description.type === "offer" && (call.makingOffer || pc.signalingState !== "stable");
     call.ignoreOffer = !call.polite && collision;
     if (call.ignoreOffer) {
       // Ours wins, but it may never have arrived (sent while the other
       // side was away, and answered no-peer): send it again, or both
       // sides would wait for an answer for good.
-      if (!call.makingOffer && pc.signalingState === "have-local-offer") signal({ description: pc.localDescription });
+      if (!call.makingOffer && pc.signalingState === "have-local-offer") sendOffer(pc);
       return;
     }
     await pc.setRemoteDescription(description);
@@ -795,11 +822,14 @@ function onConnectionState(pc) {
       setConnected();
       break;
     case "disconnected":
-      // Often a blip: give ICE a moment before restarting it.
+      // Often a blip: give ICE a moment before restarting it; check that
+      // signaling, which the restart needs, still gets through.
       setState("reconnecting", "status.unstable");
+      probeSignaling();
       call.restartTimer = setTimeout(() => restartIce(pc), 3000);
       break;
     case "failed":
+      probeSignaling();
       restartIce(pc);
       break;
   }
@@ -821,8 +851,18 @@ function restartIce(pc, evenIfConnected = false) {
   pc.restartIce();
 }
 
+// sendOffer sends pc's offer, again every 4 s (5 times) while unanswered:
+// the other side's socket may have died with it.
+function sendOffer(pc, resends = 5) {
+  clearTimeout(call.offerTimer);
+  if (pc !== call.pc || pc.signalingState !== "have-local-offer") return;
+  signal({ description: pc.localDescription });
+  if (resends > 0) call.offerTimer = setTimeout(() => sendOffer(pc, resends - 1), 4000);
+}
+
 function closePeer() {
   clearTimeout(call.restartTimer);
+  clearTimeout(call.offerTimer);
   call.remoteSession = "";
   call.connectedAt = 0;
   call.senders = {};
