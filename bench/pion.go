@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
 	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -25,7 +27,8 @@ type pionCaller struct {
 func (c *pionCaller) close() {}
 
 func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
-	first, err := dialPeer(ctx, c.wsBase+room, "created", relay)
+	cfg := PeerConfig{Relay: relay, Interfaces: []string{"lo"}}
+	first, err := dialPeer(ctx, c.wsBase+room, "created", cfg)
 	if err != nil {
 		return callTiming{}, err
 	}
@@ -38,7 +41,7 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 	go first.handleSignals()
 
 	t0 := time.Now()
-	second, err := dialPeer(ctx, c.wsBase+room, "joined", relay)
+	second, err := dialPeer(ctx, c.wsBase+room, "joined", cfg)
 	if err != nil {
 		return callTiming{}, err
 	}
@@ -52,7 +55,7 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 	}
 
 	var t callTiming
-	for _, p := range []*pionPeer{first, second} {
+	for _, p := range []*Peer{first, second} {
 		for _, ev := range []struct {
 			ch  <-chan struct{}
 			at  *time.Time
@@ -85,16 +88,24 @@ type signalData struct {
 	Candidate   *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
 }
 
-// pionPeer is one side of a call.
-type pionPeer struct {
+// Peer is one side of a call: a pion/webrtc peer connection and its
+// signaling WebSocket.
+type Peer struct {
 	ws    *websocket.Conn
 	wsMu  sync.Mutex // one writer at a time on the WebSocket
 	hello wireMessage
-	relay bool
+	cfg   PeerConfig
+
+	joinedAt       time.Time     // when it opened the room's WebSocket
+	iceConnected   chan struct{} // closed once, when ICE is first connected
+	iceConnectedAt time.Time     // written before the close
+	iceOnce        sync.Once
 
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	done  chan struct{} // closed by close: stops the media sender
+	// closeOnce makes close idempotent.
+	closeOnce sync.Once
 
 	connected, frame     chan struct{} // closed once, when it happens
 	connectedAt, frameAt time.Time     // written before the close
@@ -108,8 +119,8 @@ type pionPeer struct {
 }
 
 // String says how far the peer got, for errors.
-func (p *pionPeer) String() string {
-	s := "state " + p.pc.ConnectionState().String()
+func (p *Peer) String() string {
+	s := "state " + p.pc.ConnectionState().String() + ", ICE " + p.pc.ICEConnectionState().String()
 	select {
 	case <-p.frame:
 	default:
@@ -121,13 +132,15 @@ func (p *pionPeer) String() string {
 	return s
 }
 
-// dialPeer joins room and checks that the hello is want.
-func dialPeer(ctx context.Context, roomURL, want string, relay bool) (*pionPeer, error) {
+// dialPeer joins room and checks that the hello is want: created or
+// joined, or either when want is "".
+func dialPeer(ctx context.Context, roomURL, want string, cfg PeerConfig) (*Peer, error) {
+	joinedAt := time.Now()
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, roomURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %s: %w", roomURL, err)
 	}
-	p := &pionPeer{ws: ws, relay: relay, done: make(chan struct{}),
+	p := &Peer{ws: ws, cfg: cfg, joinedAt: joinedAt, done: make(chan struct{}), iceConnected: make(chan struct{}),
 		connected: make(chan struct{}), frame: make(chan struct{})}
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if err := ws.ReadJSON(&p.hello); err != nil {
@@ -135,22 +148,24 @@ func dialPeer(ctx context.Context, roomURL, want string, relay bool) (*pionPeer,
 		return nil, fmt.Errorf("bench: read hello: %w", err)
 	}
 	_ = ws.SetReadDeadline(time.Time{})
-	if p.hello.Type != want {
+	if p.hello.Type != want && (want != "" || p.hello.Type != "created" && p.hello.Type != "joined") {
 		_ = ws.Close()
 		return nil, fmt.Errorf("bench: hello %q, want %q", p.hello.Type, want)
 	}
 	return p, nil
 }
 
-func (p *pionPeer) close() {
-	close(p.done)
-	_ = p.ws.Close()
-	if p.pc != nil {
-		_ = p.pc.Close()
-	}
+func (p *Peer) close() {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		_ = p.ws.Close()
+		if p.pc != nil {
+			_ = p.pc.Close()
+		}
+	})
 }
 
-func (p *pionPeer) signal(d signalData) {
+func (p *Peer) signal(d signalData) {
 	d.Session = "bench"
 	data, err := json.Marshal(d)
 	if err != nil {
@@ -165,19 +180,28 @@ func (p *pionPeer) signal(d signalData) {
 }
 
 // newPeerConnection makes the peer connection with the room's ICE servers,
-// on loopback only and without mDNS, adds a video track and starts sending
-// a packet on it every 20 ms.
-func (p *pionPeer) newPeerConnection() error {
+// on IPv4 UDP, on the configured interfaces and without mDNS, adds a video
+// track and starts sending a packet on it every 20 ms.
+func (p *Peer) newPeerConnection() error {
 	var se webrtc.SettingEngine
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetIncludeLoopbackCandidate(true)
+	if len(p.cfg.Interfaces) > 0 {
+		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(p.cfg.Interfaces, name) })
+		se.SetIncludeLoopbackCandidate(true)
+	}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	// pion waits 2 s by default before it accepts a relay pair, hoping
-	// for a better one; browsers do not, and relay-only has no better one.
-	se.SetRelayAcceptanceMinWait(0)
+	if !p.cfg.PreferDirect {
+		// pion waits 2 s by default before it accepts a relay pair, hoping
+		// for a better one; browsers do not, and relay-only has no better one.
+		se.SetRelayAcceptanceMinWait(0)
+	}
+	if p.cfg.Log != nil {
+		f := logging.NewDefaultLoggerFactory() // PION_LOG_DEBUG=ice and the like still apply
+		f.Writer, f.DefaultLogLevel = p.cfg.Log, max(f.DefaultLogLevel, logging.LogLevelWarn)
+		se.LoggerFactory = f
+	}
 	conf := webrtc.Configuration{ICEServers: p.hello.ICEServers}
-	if p.relay {
+	if p.cfg.Relay {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(conf)
@@ -197,6 +221,11 @@ func (p *pionPeer) newPeerConnection() error {
 			return
 		}
 		p.signal(signalData{Candidate: &init})
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			p.iceOnce.Do(func() { p.iceConnectedAt = time.Now(); close(p.iceConnected) })
+		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -227,7 +256,7 @@ func (p *pionPeer) newPeerConnection() error {
 
 // sendMedia writes a small packet every 20 ms until the peer closes;
 // packets written before the connection is up go nowhere.
-func (p *pionPeer) sendMedia() {
+func (p *Peer) sendMedia() {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	payload := make([]byte, 200)
@@ -243,7 +272,7 @@ func (p *pionPeer) sendMedia() {
 }
 
 // offer starts negotiation, as the newcomer does.
-func (p *pionPeer) offer() error {
+func (p *Peer) offer() error {
 	offer, err := p.pc.CreateOffer(nil)
 	if err == nil {
 		err = p.pc.SetLocalDescription(offer)
@@ -259,7 +288,7 @@ func (p *pionPeer) offer() error {
 // gathered before it: the other side cannot use a candidate that arrives
 // before the description, and gathering starts before SetLocalDescription
 // returns.
-func (p *pionPeer) sendDescription() {
+func (p *Peer) sendDescription() {
 	p.candMu.Lock()
 	defer p.candMu.Unlock()
 	p.signal(signalData{Description: p.pc.LocalDescription()})
@@ -272,7 +301,7 @@ func (p *pionPeer) sendDescription() {
 
 // handleSignals applies the other side's descriptions and candidates until
 // the WebSocket closes, and answers an offer.
-func (p *pionPeer) handleSignals() {
+func (p *Peer) handleSignals() {
 	for {
 		var m wireMessage
 		if err := p.ws.ReadJSON(&m); err != nil {
