@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,12 @@ type CallConfig struct {
 	URL string
 	// Relay forces relay-only ICE (the call page's ?relay=1).
 	Relay bool
+	// RelayTLS forces the relay, reached over TLS on the web port only
+	// (turns:), as from a network that passes only HTTPS. Pion peers only.
+	RelayTLS bool
+	// TLS is the client configuration for an https:// URL and for TURN
+	// over TLS; nil: the system's roots.
+	TLS *tls.Config
 	// Peer is who calls: "pion" (two Go peers speaking the signaling
 	// protocol) or "chromium" (two headless browser tabs on the real call
 	// page). Default pion.
@@ -59,7 +66,10 @@ func (c CallConfig) withDefaults() CallConfig {
 
 // path names what a CallConfig times.
 func (c CallConfig) path() string {
-	if c.Relay {
+	switch {
+	case c.RelayTLS:
+		return "relay-tls"
+	case c.Relay:
 		return "relay-only"
 	}
 	return "direct"
@@ -110,8 +120,15 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallResult, error) {
 	var c caller
 	switch cfg.Peer {
 	case "pion":
-		c = &pionCaller{wsBase: "ws://" + base.Host + "/ws/"}
+		scheme := "ws://"
+		if base.Scheme == "https" {
+			scheme = "wss://"
+		}
+		c = &pionCaller{wsBase: scheme + base.Host + "/ws/", tls: cfg.TLS, relayTLS: cfg.RelayTLS}
 	case "chromium":
+		if cfg.RelayTLS {
+			return nil, fmt.Errorf("%w: chromium cannot be held to TURN over TLS", ErrUnknownPeer)
+		}
 		bc, err := newBrowserCaller(ctx, cfg.Chromium, strings.TrimSuffix(cfg.URL, "/"))
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,14 @@ type PeerConfig struct {
 	// browsers end up (they switch to a better pair later; pion does not).
 	// Off, as in the bench, a working relayed pair is taken at once.
 	PreferDirect bool
+	// TLS, when set, is the client configuration for a wss:// room URL
+	// and for TURN over TLS (pion alone checks turns: servers against the
+	// system's roots only).
+	TLS *tls.Config
+	// RelayOverTLS forces the relay and keeps only the turns: ICE servers:
+	// the call goes through TURN over TLS, as from a network that passes
+	// only HTTPS.
+	RelayOverTLS bool
 	// Log, when set, receives pion's warnings and errors, and what the
 	// PION_LOG_* variables ask for. Nil: pion's default logger (errors, on
 	// standard error).

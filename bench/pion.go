@@ -2,9 +2,12 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,13 +24,15 @@ import (
 // one already in the room answers. Each sends a video track; "first remote
 // frame" is the first RTP packet of the other's track.
 type pionCaller struct {
-	wsBase string // ws://host:port/ws/
+	wsBase   string      // ws://host:port/ws/ or wss://
+	tls      *tls.Config // for wss:// and TURN over TLS; nil: the system's roots
+	relayTLS bool        // relay through TURN over TLS only
 }
 
 func (c *pionCaller) close() {}
 
 func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
-	cfg := PeerConfig{Relay: relay, Interfaces: []string{"lo"}}
+	cfg := PeerConfig{Relay: relay, RelayOverTLS: c.relayTLS, TLS: c.tls, Interfaces: []string{"lo"}}
 	first, err := dialPeer(ctx, c.wsBase+room, "created", cfg)
 	if err != nil {
 		return callTiming{}, err
@@ -67,6 +72,11 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 			case <-ctx.Done():
 				return callTiming{}, fmt.Errorf("bench: call not set up (first: %s; second: %s): %w", first, second, ctx.Err())
 			}
+		}
+	}
+	if c.relayTLS {
+		if pair, err := second.SelectedPair(); err != nil || pair.Local.RelayProtocol != "tls" {
+			return callTiming{}, fmt.Errorf("bench: the call did not go over TURN over TLS: %+v, %v", pair, err)
 		}
 	}
 	return t, nil
@@ -136,7 +146,9 @@ func (p *Peer) String() string {
 // joined, or either when want is "".
 func dialPeer(ctx context.Context, roomURL, want string, cfg PeerConfig) (*Peer, error) {
 	joinedAt := time.Now()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, roomURL, nil)
+	dialer := *websocket.DefaultDialer
+	dialer.TLSClientConfig = cfg.TLS
+	ws, _, err := dialer.DialContext(ctx, roomURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %s: %w", roomURL, err)
 	}
@@ -179,6 +191,31 @@ func (p *Peer) signal(d signalData) {
 	}{"signal", data})
 }
 
+// onlyTURNS keeps the turns: URLs of servers.
+func onlyTURNS(servers []webrtc.ICEServer) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, s := range servers {
+		var urls []string
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turns:") {
+				urls = append(urls, u)
+			}
+		}
+		if len(urls) > 0 {
+			s.URLs = urls
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// tlsDialer dials TURN servers over TLS with its configuration.
+type tlsDialer struct{ cfg *tls.Config }
+
+func (d tlsDialer) Dial(network, addr string) (net.Conn, error) {
+	return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, network, addr, d.cfg)
+}
+
 // newPeerConnection makes the peer connection with the room's ICE servers,
 // on IPv4 UDP, on the configured interfaces and without mDNS, adds a video
 // track and starts sending a packet on it every 20 ms.
@@ -201,8 +238,16 @@ func (p *Peer) newPeerConnection() error {
 		se.LoggerFactory = f
 	}
 	conf := webrtc.Configuration{ICEServers: p.hello.ICEServers}
-	if p.cfg.Relay {
+	if p.cfg.Relay || p.cfg.RelayOverTLS {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	if p.cfg.RelayOverTLS {
+		conf.ICEServers = onlyTURNS(conf.ICEServers)
+		if p.cfg.TLS != nil {
+			// pion's TURN client takes a connection from this dialer as it
+			// is, TLS included; without one it trusts the system's roots.
+			se.SetICEProxyDialer(tlsDialer{p.cfg.TLS})
+		}
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(conf)
 	if err != nil {

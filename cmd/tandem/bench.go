@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,23 +104,23 @@ func startOwnServer(extra string, stderr io.Writer) (*ownServer, error) {
 }
 
 // selfSignedFlags are -tls-cert and -tls-key flags for a certificate made
-// for this run, and what removes its files.
-func selfSignedFlags() (string, func(), error) {
+// for this run, the pool that trusts it, and what removes its files.
+func selfSignedFlags() (string, *x509.CertPool, func(), error) {
 	cert, err := selfsigned.New("127.0.0.1", "localhost")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "tandem-bench-tls-")
 	if err != nil {
-		return "", nil, fmt.Errorf("bench: %w", err)
+		return "", nil, nil, fmt.Errorf("bench: %w", err)
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	certFile, keyFile, err := cert.WriteFiles(dir)
 	if err != nil {
 		cleanup()
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return "-tls-cert " + certFile + " -tls-key " + keyFile, cleanup, nil
+	return "-tls-cert " + certFile + " -tls-key " + keyFile, cert.Pool, cleanup, nil
 }
 
 func (s *ownServer) stop(stderr io.Writer) {
@@ -205,7 +208,7 @@ func benchTURN(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Server == "" {
 		extra := *serverFlags
 		if cfg.Transport == bench.TransportTLS {
-			tlsFlags, cleanup, err := selfSignedFlags()
+			tlsFlags, _, cleanup, err := selfSignedFlags()
 			if err != nil {
 				return err
 			}
@@ -236,7 +239,7 @@ func benchCall(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	target := fs.String("url", "", "base URL of a running server (default: start one)")
 	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts")
-	paths := fs.String("paths", "direct,relay", "which calls to time: direct, relay (relay-only ICE) or both")
+	paths := fs.String("paths", "direct,relay", "which calls to time: direct, relay (relay-only ICE), relay-tls (relay-only over TURN over TLS on the web port; pion peers; a server this run starts then serves HTTPS)")
 	var cfg bench.CallConfig
 	fs.StringVar(&cfg.Peer, "peer", "pion", "who calls: pion (two Go peers) or chromium (two headless browser tabs)")
 	fs.StringVar(&cfg.Chromium, "chromium", "/usr/bin/chromium", "the browser for -peer chromium")
@@ -247,12 +250,26 @@ func benchCall(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg.URL, cfg.Progress = *target, stderr
 	if cfg.URL == "" {
-		srv, err := startOwnServer(*serverFlags, stderr)
+		extra := *serverFlags
+		withTLS := slices.Contains(splitList(*paths), "relay-tls")
+		if withTLS {
+			tlsFlags, pool, cleanup, err := selfSignedFlags()
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			extra = tlsFlags + " " + extra
+			cfg.TLS = &tls.Config{RootCAs: pool}
+		}
+		srv, err := startOwnServer(extra, stderr)
 		if err != nil {
 			return err
 		}
 		defer srv.stop(stderr)
 		cfg.URL = srv.url
+		if withTLS {
+			cfg.URL = "https://" + strings.TrimPrefix(srv.url, "http://")
+		}
 	}
 	var results []*bench.CallResult
 	var errs []error
@@ -262,6 +279,8 @@ func benchCall(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case "direct":
 		case "relay":
 			c.Relay = true
+		case "relay-tls":
+			c.RelayTLS = true
 		default:
 			return fmt.Errorf("-paths: unknown path %q", path)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"os"
@@ -83,17 +84,25 @@ func TestBenchTURNCommandSmoke(t *testing.T) {
 	}
 }
 
+// TestBenchCallSmoke times a call of each path: direct, relay-only, and
+// relay-only over TURN over TLS on the web port (the server then serves
+// HTTPS).
 func TestBenchCallSmoke(t *testing.T) {
-	srv := startBenchServer(t)
-	for _, relay := range []bool{false, true} {
-		res, err := bench.RunCall(context.Background(), bench.CallConfig{
-			URL: srv.URL, Relay: relay, Runs: 1, RunTimeout: 10 * time.Second, Timeout: 30 * time.Second,
-		})
+	certFile, keyFile, cert := selfSignedCert(t)
+	plain := startBenchServer(t)
+	secure := startBenchServer(t, "-tls-cert", certFile, "-tls-key", keyFile)
+	for _, cfg := range []bench.CallConfig{
+		{URL: plain.URL},
+		{URL: plain.URL, Relay: true},
+		{URL: "https://" + secure.addr(), RelayTLS: true, TLS: &tls.Config{RootCAs: cert.Pool}},
+	} {
+		cfg.Runs, cfg.RunTimeout, cfg.Timeout = 1, 10*time.Second, 30*time.Second
+		res, err := bench.RunCall(context.Background(), cfg)
 		if err != nil {
-			t.Fatalf("relay %v: %v", relay, err)
+			t.Fatalf("%+v: %v", cfg, err)
 		}
 		if res.Connected.N != 1 || res.FirstFrame.P50 < res.Connected.P50/2 || res.Failures != 0 {
-			t.Errorf("relay %v: %+v", relay, res)
+			t.Errorf("%+v: %+v", cfg, res)
 		}
 	}
 }
