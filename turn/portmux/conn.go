@@ -2,6 +2,7 @@ package portmux
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 )
 
@@ -12,14 +13,7 @@ type prefixConn struct {
 	prefix []byte // owned by the reader
 }
 
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
+func (c *prefixConn) Read(p []byte) (int, error) { return readPrefixed(&c.prefix, c.Conn, p) }
 
 // tlsPrefixConn is a prefixConn over TLS. It keeps *tls.Conn's methods
 // (ConnectionState, Handshake), by which servers such as fasthttp tell that
@@ -29,11 +23,14 @@ type tlsPrefixConn struct {
 	prefix []byte // owned by the reader
 }
 
-func (c *tlsPrefixConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
+func (c *tlsPrefixConn) Read(p []byte) (int, error) { return readPrefixed(&c.prefix, c.Conn, p) }
+
+// readPrefixed reads what is left of *prefix, then from r.
+func readPrefixed(prefix *[]byte, r io.Reader, p []byte) (int, error) {
+	if len(*prefix) == 0 {
+		return r.Read(p)
 	}
-	return c.Conn.Read(p)
+	n := copy(p, *prefix)
+	*prefix = (*prefix)[n:]
+	return n, nil
 }
