@@ -67,7 +67,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	var c config
 	fs := flag.NewFlagSet("tandem", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&c.addr, "addr", ":8080", "HTTP(S) listen address")
+	fs.StringVar(&c.addr, "addr", ":8080", "HTTP(S) listen address; it carries TURN over TLS (over TCP without a certificate) too")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with -tls-key")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins, besides the page's own, allowed to open the signaling WebSocket")
