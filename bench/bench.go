@@ -14,9 +14,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -215,6 +217,37 @@ func isLoopback(host string) bool {
 
 // ErrNotLoopback is returned for a target outside 127.0.0.0/8 and ::1.
 var ErrNotLoopback = errors.New("bench: target is not a loopback address")
+
+// ParseTarget reads a server's address the way people type it: a URL with
+// http, https, ws or wss, or a bare host:port (http). It returns the
+// server's base URL, http or https; the host must be on loopback.
+func ParseTarget(s string) (*url.URL, error) {
+	raw := s
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("bench: target %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http", "https":
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	default:
+		return nil, fmt.Errorf("bench: target %q: want http://, https://, ws://, wss:// or host:port", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("bench: target %q: no host", raw)
+	}
+	if !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrNotLoopback, raw)
+	}
+	u.Path, u.RawQuery, u.Fragment = "", "", ""
+	return u, nil
+}
 
 // checkLoopback returns ErrNotLoopback unless hostPort is on loopback.
 func checkLoopback(hostPort string) error {

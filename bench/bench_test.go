@@ -119,3 +119,26 @@ func TestTURNSmoke(t *testing.T) {
 	}
 	res.WriteTable(io.Discard)
 }
+
+// TestParseTarget: the bench's -url takes what people type.
+func TestParseTarget(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		err      bool
+	}{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", false},
+		{"127.0.0.1:8080", "http://127.0.0.1:8080", false},
+		{"localhost:8080", "http://localhost:8080", false},
+		{"ws://127.0.0.1:8080/ws/room", "http://127.0.0.1:8080", false},
+		{"wss://127.0.0.1:8443", "https://127.0.0.1:8443", false},
+		{"https://[::1]:8443/", "https://[::1]:8443", false},
+		{"http://192.0.2.1:8080", "", true},
+		{"ftp://127.0.0.1:21", "", true},
+		{"http://", "", true},
+	} {
+		u, err := ParseTarget(tt.in)
+		if (err != nil) != tt.err || (err == nil && u.String() != tt.want) {
+			t.Errorf("ParseTarget(%q) = %v, %v; want %q (error %t)", tt.in, u, err, tt.want, tt.err)
+		}
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -106,12 +104,9 @@ var ErrUnknownPeer = errors.New("bench: unknown call peer")
 // RunCall runs a call-setup benchmark against cfg.URL.
 func RunCall(ctx context.Context, cfg CallConfig) (*CallResult, error) {
 	cfg = cfg.withDefaults()
-	base, err := url.Parse(cfg.URL)
+	base, err := ParseTarget(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("bench: URL: %w", err)
-	}
-	if !isLoopback(base.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrNotLoopback, cfg.URL)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -129,7 +124,7 @@ func RunCall(ctx context.Context, cfg CallConfig) (*CallResult, error) {
 		if cfg.RelayTLS {
 			return nil, fmt.Errorf("%w: chromium cannot be held to TURN over TLS", ErrUnknownPeer)
 		}
-		bc, err := newBrowserCaller(ctx, cfg.Chromium, strings.TrimSuffix(cfg.URL, "/"))
+		bc, err := newBrowserCaller(ctx, cfg.Chromium, base.String())
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -157,12 +156,9 @@ func (r *SignalResult) RSSPerSocket() int64 {
 // RunSignal runs a signaling benchmark against cfg.URL.
 func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 	cfg = cfg.withDefaults()
-	base, err := url.Parse(cfg.URL)
+	base, err := ParseTarget(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("bench: URL: %w", err)
-	}
-	if !isLoopback(base.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrNotLoopback, cfg.URL)
+		return nil, err
 	}
 	if cfg.Pairs <= 0 {
 		return nil, errors.New("bench: Pairs must be positive")
@@ -181,9 +177,9 @@ func RunSignal(ctx context.Context, cfg SignalConfig) (*SignalResult, error) {
 
 	wsBases := [2]string{"ws://" + base.Host + "/ws/", "ws://" + base.Host + "/ws/"}
 	if cfg.PeerURL != "" {
-		peer, err := url.Parse(cfg.PeerURL)
-		if err != nil || !isLoopback(peer.Hostname()) {
-			return nil, fmt.Errorf("%w: peer URL %s (%v)", ErrNotLoopback, cfg.PeerURL, err)
+		peer, err := ParseTarget(cfg.PeerURL)
+		if err != nil {
+			return nil, fmt.Errorf("peer URL: %w", err)
 		}
 		wsBases[1] = "ws://" + peer.Host + "/ws/"
 	}

@@ -145,7 +145,7 @@ func intList(s string) ([]int, error) {
 func benchSignal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tandem bench signal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	target := fs.String("url", "", "base URL of a running server (default: start one)")
+	target := fs.String("url", "", "a running server: http://host:port, ws://host:port or host:port, on loopback (default: start one)")
 	pid := fs.Int("pid", 0, "process id of the server at -url, for RSS and CPU")
 	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts, e.g. \"-pprof 127.0.0.1:6060\"")
 	var cfg bench.SignalConfig
@@ -237,7 +237,7 @@ func benchTURN(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func benchCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tandem bench call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	target := fs.String("url", "", "base URL of a running server (default: start one)")
+	target := fs.String("url", "", "a running server: http://host:port, ws://host:port or host:port, on loopback (default: start one)")
 	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts")
 	paths := fs.String("paths", "direct,relay", "which calls to time: direct, relay (relay-only ICE), relay-tls (relay-only over TURN over TLS on the web port; pion peers; a server this run starts then serves HTTPS)")
 	var cfg bench.CallConfig
