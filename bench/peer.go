@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"tandem/signaling/wire"
 )
 
 // PeerConfig configures a Peer of JoinCall. The zero value gathers on every
@@ -59,7 +61,7 @@ func JoinCall(ctx context.Context, roomURL string, cfg PeerConfig) (*Peer, error
 		return nil, err
 	}
 	go p.handleSignals()
-	if p.hello.Type == "joined" {
+	if p.hello.Type == wire.TypeJoined {
 		if err := p.offer(); err != nil {
 			p.Close()
 			return nil, err

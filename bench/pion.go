@@ -12,11 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"tandem/signaling/wire"
 )
 
 // pionCaller makes calls between two pion/webrtc peers that speak the
@@ -33,7 +34,7 @@ func (c *pionCaller) close() {}
 
 func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTiming, error) {
 	cfg := PeerConfig{Relay: relay, RelayOverTLS: c.relayTLS, TLS: c.tls, Interfaces: []string{"lo"}}
-	first, err := dialPeer(ctx, c.wsBase+room, "created", cfg)
+	first, err := dialPeer(ctx, c.wsBase+room, wire.TypeCreated, cfg)
 	if err != nil {
 		return callTiming{}, err
 	}
@@ -46,7 +47,7 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 	go first.handleSignals()
 
 	t0 := time.Now()
-	second, err := dialPeer(ctx, c.wsBase+room, "joined", cfg)
+	second, err := dialPeer(ctx, c.wsBase+room, wire.TypeJoined, cfg)
 	if err != nil {
 		return callTiming{}, err
 	}
@@ -82,28 +83,11 @@ func (c *pionCaller) call(ctx context.Context, room string, relay bool) (callTim
 	return t, nil
 }
 
-// wireMessage is a server message as a client sees it.
-type wireMessage struct {
-	Type       string             `json:"type"`
-	ICEServers []webrtc.ICEServer `json:"iceServers"`
-	Data       json.RawMessage    `json:"data"`
-	Code       string             `json:"code"`
-	Message    string             `json:"message"`
-}
-
-// signalData is what the browser client puts in a signal's data.
-type signalData struct {
-	Session     string                     `json:"session"`
-	Description *webrtc.SessionDescription `json:"description,omitempty"`
-	Candidate   *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
-}
-
 // Peer is one side of a call: a pion/webrtc peer connection and its
 // signaling WebSocket.
 type Peer struct {
-	ws    *websocket.Conn
-	wsMu  sync.Mutex // one writer at a time on the WebSocket
-	hello wireMessage
+	ws    *wire.Client
+	hello wire.ServerMessage
 	cfg   PeerConfig
 
 	joinedAt       time.Time     // when it opened the room's WebSocket
@@ -146,21 +130,18 @@ func (p *Peer) String() string {
 // joined, or either when want is "".
 func dialPeer(ctx context.Context, roomURL, want string, cfg PeerConfig) (*Peer, error) {
 	joinedAt := time.Now()
-	dialer := *websocket.DefaultDialer
-	dialer.TLSClientConfig = cfg.TLS
-	ws, _, err := dialer.DialContext(ctx, roomURL, nil)
+	ws, err := wire.Dial(ctx, roomURL, &wire.DialOptions{TLS: cfg.TLS})
 	if err != nil {
-		return nil, fmt.Errorf("bench: dial %s: %w", roomURL, err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	p := &Peer{ws: ws, cfg: cfg, joinedAt: joinedAt, done: make(chan struct{}), iceConnected: make(chan struct{}),
 		connected: make(chan struct{}), frame: make(chan struct{})}
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := ws.ReadJSON(&p.hello); err != nil {
+	p.hello, err = ws.Next(10 * time.Second)
+	if err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("bench: read hello: %w", err)
 	}
-	_ = ws.SetReadDeadline(time.Time{})
-	if p.hello.Type != want && (want != "" || p.hello.Type != "created" && p.hello.Type != "joined") {
+	if p.hello.Type != want && (want != "" || p.hello.Type != wire.TypeCreated && p.hello.Type != wire.TypeJoined) {
 		_ = ws.Close()
 		return nil, fmt.Errorf("bench: hello %q, want %q", p.hello.Type, want)
 	}
@@ -177,18 +158,9 @@ func (p *Peer) close() {
 	})
 }
 
-func (p *Peer) signal(d signalData) {
+func (p *Peer) signal(d wire.Signal) {
 	d.Session = "bench"
-	data, err := json.Marshal(d)
-	if err != nil {
-		return
-	}
-	p.wsMu.Lock()
-	defer p.wsMu.Unlock()
-	_ = p.ws.WriteJSON(struct {
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
-	}{"signal", data})
+	_ = p.ws.Signal(d)
 }
 
 // onlyTURNS keeps the turns: URLs of servers.
@@ -237,7 +209,7 @@ func (p *Peer) newPeerConnection() error {
 		f.Writer, f.DefaultLogLevel = p.cfg.Log, max(f.DefaultLogLevel, logging.LogLevelWarn)
 		se.LoggerFactory = f
 	}
-	conf := webrtc.Configuration{ICEServers: p.hello.ICEServers}
+	conf := webrtc.Configuration{ICEServers: PionICEServers(p.hello.ICEServers)}
 	if p.cfg.Relay || p.cfg.RelayOverTLS {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
@@ -265,7 +237,7 @@ func (p *Peer) newPeerConnection() error {
 			p.pending = append(p.pending, init)
 			return
 		}
-		p.signal(signalData{Candidate: &init})
+		p.signal(wire.Signal{Candidate: (*wire.Candidate)(&init)})
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s == webrtc.ICEConnectionStateConnected {
@@ -336,10 +308,10 @@ func (p *Peer) offer() error {
 func (p *Peer) sendDescription() {
 	p.candMu.Lock()
 	defer p.candMu.Unlock()
-	p.signal(signalData{Description: p.pc.LocalDescription()})
+	p.signal(wire.Signal{Description: WireDescription(p.pc.LocalDescription())})
 	p.described = true
 	for _, c := range p.pending {
-		p.signal(signalData{Candidate: &c})
+		p.signal(wire.Signal{Candidate: (*wire.Candidate)(&c)})
 	}
 	p.pending = nil
 }
@@ -348,25 +320,26 @@ func (p *Peer) sendDescription() {
 // the WebSocket closes, and answers an offer.
 func (p *Peer) handleSignals() {
 	for {
-		var m wireMessage
-		if err := p.ws.ReadJSON(&m); err != nil {
+		m, err := p.ws.Next(0)
+		if err != nil {
 			return
 		}
-		if m.Type == "error" {
+		if m.Type == wire.TypeError {
 			text := m.Code + ": " + m.Message
 			p.lastError.Store(&text)
 			p.serverErrors.Add(1)
 		}
-		if m.Type != "signal" {
+		if m.Type != wire.TypeSignal {
 			continue
 		}
-		var d signalData
+		var d wire.Signal
 		if json.Unmarshal(m.Data, &d) != nil {
 			continue
 		}
 		switch {
 		case d.Description != nil:
-			if p.pc.SetRemoteDescription(*d.Description) != nil || d.Description.Type != webrtc.SDPTypeOffer {
+			desc := PionDescription(*d.Description)
+			if p.pc.SetRemoteDescription(desc) != nil || desc.Type != webrtc.SDPTypeOffer {
 				continue
 			}
 			answer, err := p.pc.CreateAnswer(nil)
@@ -377,7 +350,7 @@ func (p *Peer) handleSignals() {
 				p.sendDescription()
 			}
 		case d.Candidate != nil:
-			_ = p.pc.AddICECandidate(*d.Candidate)
+			_ = p.pc.AddICECandidate(webrtc.ICECandidateInit(*d.Candidate))
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package signaling
 
-import "errors"
+import (
+	"errors"
+
+	"tandem/signaling/wire"
+)
 
 // Sentinel errors returned by the Hub.
 var (
@@ -10,16 +14,9 @@ var (
 	ErrUnavailable = errors.New("signaling: room store unavailable")
 )
 
-// Error codes sent to clients in {"type":"error","code":...}. They are part of
-// the wire protocol (docs/protocol.md): never rename one.
-const (
-	CodeBadMessage         = "bad-message"
-	CodeInvalidRoom        = "invalid-room"
-	CodeNoPeer             = "no-peer"
-	CodeServerShutdown     = "server-shutdown"
-	CodeRateLimited        = "rate-limited"
-	CodeTooManyConnections = "too-many-connections"
-	CodeTooManyJoins       = "too-many-joins"
-	CodeServerBusy         = "server-busy"
-	CodeUnavailable        = "unavailable"
-)
+// CodeInvalidRoom starts the body of the 400 that refuses an upgrade to an
+// invalid room.
+//
+// Deprecated: use wire.CodeInvalidRoom, the protocol's own; this stays
+// until app/ says so.
+const CodeInvalidRoom = wire.CodeInvalidRoom

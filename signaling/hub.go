@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tandem/signaling/wire"
 	"tandem/turn"
 )
 
@@ -357,13 +358,13 @@ func (h *Hub) maintain() {
 			switch {
 			case st.Moved:
 				// Its owner came back through another instance.
-				p.stop(closeReplaced, "replaced by a newer connection")
+				p.stop(wire.CloseReplaced, "replaced by a newer connection")
 				h.release(p)
 			case !st.Exists:
 				// The store lost this seat (it expired while the store was
 				// unreachable): the client must join again.
-				p.send(errorMessage(CodeUnavailable, "Your place in the room was lost. Rejoining…"))
-				p.stop(closeTryLater, CodeUnavailable)
+				p.send(errorMessage(wire.CodeUnavailable, "Your place in the room was lost. Rejoining…"))
+				p.stop(wire.CloseTryAgainLater, wire.CodeUnavailable)
 			default:
 				// A no-op unless a peer-joined or peer-left was missed.
 				p.correctOther(gens[i], st.OtherID)
@@ -406,8 +407,8 @@ func (h *Hub) Close(ctx context.Context) error {
 	close(h.quit)
 
 	for _, p := range peers {
-		p.send(errorMessage(CodeServerShutdown, "The server is restarting. Reconnecting shortly."))
-		p.stop(closeGoingAway, "server shutdown")
+		p.send(errorMessage(wire.CodeServerShutdown, "The server is restarting. Reconnecting shortly."))
+		p.stop(wire.CloseGoingAway, "server shutdown")
 	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"tandem/signaling/wire"
 )
 
 // admission enforces the per-address and global connection limits. Its
@@ -48,7 +50,7 @@ func (a *admission) admit(ip netip.Addr) (code string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.maxConns > 0 && a.total >= a.maxConns {
-		return CodeServerBusy
+		return wire.CodeServerBusy
 	}
 	u := a.byIP[ip]
 	if u == nil {
@@ -60,10 +62,10 @@ func (a *admission) admit(ip netip.Addr) (code string) {
 		a.byIP[ip] = u
 	}
 	if a.maxConnsPerIP > 0 && u.conns >= a.maxConnsPerIP {
-		return CodeTooManyConnections
+		return wire.CodeTooManyConnections
 	}
 	if a.joinBurst > 0 && !u.joins.Allow() {
-		return CodeTooManyJoins
+		return wire.CodeTooManyJoins
 	}
 	u.conns++
 	a.total++

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 func TestMessageRateLimit(t *testing.T) {
@@ -18,7 +19,7 @@ func TestMessageRateLimit(t *testing.T) {
 		_, base := newTestHub(t, be, Config{MessageRate: 5, MessageBurst: 10})
 		a, b, _, _ := pair(t, base, "flood")
 		for range 30 {
-			if err := a.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"signal","data":{}}`)); err != nil {
+			if err := a.Signal(json.RawMessage(`{}`)); err != nil {
 				break
 			}
 		}
@@ -26,19 +27,19 @@ func TestMessageRateLimit(t *testing.T) {
 		// peer-left right away.
 		for {
 			m := a.next()
-			if m.Type == TypeError && m.Code == CodeRateLimited {
+			if m.Type == wire.TypeError && m.Code == wire.CodeRateLimited {
 				break
 			}
 		}
-		if code := a.closeCode(); code != websocket.ClosePolicyViolation {
+		if code := a.closeCode(); code != wire.ClosePolicyViolation {
 			t.Fatalf("close code %d, want 1008", code)
 		}
 		for {
 			m := b.next()
-			if m.Type == TypePeerLeft {
+			if m.Type == wire.TypePeerLeft {
 				break
 			}
-			if m.Type != TypeSignal {
+			if m.Type != wire.TypeSignal {
 				t.Fatalf("b got %+v", m)
 			}
 		}
@@ -53,24 +54,24 @@ func TestConnectionLimits(t *testing.T) {
 			allowed  int
 			wantCode string
 		}{
-			{"connections per IP", Config{MaxConnsPerIP: 3}, 3, CodeTooManyConnections},
-			{"joins per IP per minute", Config{JoinsPerIPPerMinute: 4}, 4, CodeTooManyJoins},
-			{"connections on the server", Config{MaxConns: 2}, 2, CodeServerBusy},
-			{"rooms on the server", Config{MaxRooms: 2}, 2, CodeServerBusy},
+			{"connections per IP", Config{MaxConnsPerIP: 3}, 3, wire.CodeTooManyConnections},
+			{"joins per IP per minute", Config{JoinsPerIPPerMinute: 4}, 4, wire.CodeTooManyJoins},
+			{"connections on the server", Config{MaxConns: 2}, 2, wire.CodeServerBusy},
+			{"rooms on the server", Config{MaxRooms: 2}, 2, wire.CodeServerBusy},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				_, base := newTestHub(t, be, tt.cfg)
 				for i := range tt.allowed {
 					c := dial(t, base+"limit-"+string(rune('a'+i)))
-					c.expect(TypeCreated)
+					c.expect(wire.TypeCreated)
 				}
 				c := dial(t, base+"limit-last")
-				m := c.expect(TypeError)
+				m := c.expect(wire.TypeError)
 				if m.Code != tt.wantCode || m.Message == "" {
 					t.Fatalf("got %+v, want %s", m, tt.wantCode)
 				}
-				if code := c.closeCode(); code != websocket.CloseTryAgainLater {
+				if code := c.closeCode(); code != wire.CloseTryAgainLater {
 					t.Fatalf("close code %d, want 1013", code)
 				}
 			})
@@ -91,11 +92,11 @@ func TestRoomLimitUnderConcurrentJoins(t *testing.T) {
 		created := 0
 		for _, c := range clients {
 			switch m := c.next(); {
-			case m.Type == TypeCreated:
+			case m.Type == wire.TypeCreated:
 				created++
-			case m.Type == TypeError && m.Code == CodeServerBusy:
+			case m.Type == wire.TypeError && m.Code == wire.CodeServerBusy:
 			default:
-				t.Fatalf("got %+v, want created or %s", m, CodeServerBusy)
+				t.Fatalf("got %+v, want created or %s", m, wire.CodeServerBusy)
 			}
 		}
 		if created != maxRooms {
@@ -108,13 +109,13 @@ func TestConnectionLimitFreesOnClose(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{MaxConnsPerIP: 1})
 		a := dial(t, base+"one")
-		a.expect(TypeCreated)
-		a.sendText(`{"type":"leave"}`)
+		a.expect(wire.TypeCreated)
+		a.leave()
 		a.closeCode()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			c := dial(t, base+"two")
-			if m := c.next(); m.Type == TypeCreated {
+			if m := c.next(); m.Type == wire.TypeCreated {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -146,8 +147,8 @@ func TestLogsHideRoomNames(t *testing.T) {
 			var logs syncBuffer
 			_, base := newLoggedTestHub(t, be, Config{LogRooms: logRooms}, slog.New(slog.NewTextHandler(&logs, nil)))
 			c := dial(t, base+"secret-room")
-			c.expect(TypeCreated)
-			c.sendText(`{"type":"leave"}`)
+			c.expect(wire.TypeCreated)
+			c.leave()
 			c.closeCode()
 			time.Sleep(50 * time.Millisecond) // let "left" be logged
 			if got := strings.Contains(logs.String(), "secret-room"); got != logRooms {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"tandem/signaling/wire"
 )
 
 // gateConn is a Conn whose writes wait at a gate, so a test can queue
@@ -73,7 +75,7 @@ func TestPeerWriterBurst(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	p.stop(closeNormal, "")
+	p.stop(wire.CloseNormal, "")
 	close(p.readerDone)
 	select {
 	case <-p.closed:

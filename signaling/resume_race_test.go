@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"tandem/signaling/wire"
 )
 
 // gatedStore holds the first Away at a gate, as a slow store round trip
@@ -42,27 +44,26 @@ func TestResumeAmidDeparture(t *testing.T) {
 		const grace = 1500 * time.Millisecond
 		_, base := newTestHub(t, gated, Config{SeatGrace: grace, MaintainInterval: 100 * time.Millisecond})
 		a := dial(t, base+"resume-race")
-		a.expect(TypeCreated)
+		a.expect(wire.TypeCreated)
 		b := dial(t, base+"resume-race")
-		joined := b.expect(TypeJoined)
-		a.expect(TypePeerJoined)
+		joined := b.expect(wire.TypeJoined)
+		a.expect(wire.TypePeerJoined)
 
-		_ = b.conn.UnderlyingConn().Close() // b's network drops
-		<-st.entered                        // the departure is on its way to the store
+		_ = b.Close() // b's network drops
+		<-st.entered  // the departure is on its way to the store
 		b2 := dial(t, base+"resume-race?seat="+joined.Seat)
 		time.AfterFunc(100*time.Millisecond, func() { close(st.release) }) // and gets there after b2 asked
-		if m := b2.expect(TypeJoined); !m.Resumed {
+		if m := b2.expect(wire.TypeJoined); !m.Resumed {
 			t.Fatalf("b2 did not take the seat back: %+v", m)
 		}
 
 		time.Sleep(grace + 500*time.Millisecond) // past the grace, and several maintenance rounds
-		a.sendText(`{"type":"signal","data":{"x":1}}`)
-		if m := b2.expect(TypeSignal); string(m.Data) != `{"x":1}` {
+		a.signal(`{"x":1}`)
+		if m := b2.expect(wire.TypeSignal); string(m.Data) != `{"x":1}` {
 			t.Errorf("b2 got %+v, want the signal", m)
 		}
-		_ = a.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		if _, frame, err := a.conn.ReadMessage(); err == nil {
-			t.Errorf("a got %s, although b is back", frame)
+		if m, err := a.Next(300 * time.Millisecond); err == nil {
+			t.Errorf("a got %+v, although b is back", m)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 // TestSeatResume covers the seat token: its owner takes the seat back after
@@ -21,27 +20,27 @@ func TestSeatResume(t *testing.T) {
 		_, base := newTestHub(t, be, Config{SeatGrace: 5 * time.Second})
 
 		a := dial(t, base+"seat")
-		created := a.expect(TypeCreated)
+		created := a.expect(wire.TypeCreated)
 		if len(created.Seat) < 32 {
 			t.Fatalf("seat token %q is too short to be unguessable", created.Seat)
 		}
 		b := dial(t, base+"seat")
-		joined := b.expect(TypeJoined)
-		a.expect(TypePeerJoined)
+		joined := b.expect(wire.TypeJoined)
+		a.expect(wire.TypePeerJoined)
 
 		t.Run("stranger without token is full", func(t *testing.T) {
 			c := dial(t, base+"seat")
-			c.expect(TypeFull)
+			c.expect(wire.TypeFull)
 		})
 		t.Run("stranger with a wrong token is full", func(t *testing.T) {
 			wrong := []byte(created.Seat)
 			wrong[len(wrong)-1] ^= 1 // another hex digit, never the same
 			c := dial(t, base+"seat?seat="+string(wrong))
-			c.expect(TypeFull)
+			c.expect(wire.TypeFull)
 		})
 		t.Run("a token works only in its own room", func(t *testing.T) {
 			c := dial(t, base+"elsewhere?seat="+joined.Seat)
-			if m := c.expect(TypeCreated); m.Resumed || m.Peer == joined.Peer {
+			if m := c.expect(wire.TypeCreated); m.Resumed || m.Peer == joined.Peer {
 				t.Fatalf("token leaked into another room: %+v", m)
 			}
 		})
@@ -49,32 +48,32 @@ func TestSeatResume(t *testing.T) {
 		// b's network dies, but the server has not noticed yet: b comes back
 		// with its token and is not told full by its own ghost.
 		b2 := dial(t, base+"seat?seat="+joined.Seat)
-		back := b2.expect(TypeJoined)
+		back := b2.expect(wire.TypeJoined)
 		if !back.Resumed || back.Peer != joined.Peer || back.Seat != joined.Seat || back.Peers[0] != created.Peer {
 			t.Fatalf("resume = %+v, want the same seat back", back)
 		}
-		if code := b.closeCode(); code != closeReplaced {
-			t.Fatalf("ghost connection closed with %d, want %d", code, closeReplaced)
+		if code := b.closeCode(); code != wire.CloseReplaced {
+			t.Fatalf("ghost connection closed with %d, want %d", code, wire.CloseReplaced)
 		}
 		// a was not told anything: the next thing it hears is b2's signal.
-		b2.sendText(`{"type":"signal","data":{"after":"resume"}}`)
-		if m := a.expect(TypeSignal); m.From != joined.Peer || string(m.Data) != `{"after":"resume"}` {
+		b2.signal(`{"after":"resume"}`)
+		if m := a.expect(wire.TypeSignal); m.From != joined.Peer || string(m.Data) != `{"after":"resume"}` {
 			t.Fatalf("a got %+v", m)
 		}
 
 		// Now a drops abruptly and comes back within the grace period.
-		a.conn.UnderlyingConn().Close()
+		a.Close()
 		time.Sleep(50 * time.Millisecond) // let the server see the drop
-		b2.sendText(`{"type":"signal","data":{}}`)
-		if m := b2.expect(TypeError); m.Code != CodeNoPeer {
+		b2.signal(`{}`)
+		if m := b2.expect(wire.TypeError); m.Code != wire.CodeNoPeer {
 			t.Fatalf("signal to an away peer: %+v, want no-peer", m)
 		}
 		a2 := dial(t, base+"seat?seat="+created.Seat)
-		if m := a2.expect(TypeJoined); !m.Resumed || m.Peer != created.Peer {
+		if m := a2.expect(wire.TypeJoined); !m.Resumed || m.Peer != created.Peer {
 			t.Fatalf("a's resume = %+v", m)
 		}
-		a2.sendText(`{"type":"signal","data":{"a":"back"}}`)
-		if m := b2.expect(TypeSignal); string(m.Data) != `{"a":"back"}` {
+		a2.signal(`{"a":"back"}`)
+		if m := b2.expect(wire.TypeSignal); string(m.Data) != `{"a":"back"}` {
 			t.Fatalf("b2 got %+v", m)
 		}
 	})
@@ -84,9 +83,9 @@ func TestSeatExpiresAfterGrace(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		hub, base := newTestHub(t, be, Config{SeatGrace: 100 * time.Millisecond})
 		a, b, _, bID := pair(t, base, "grace")
-		b.conn.UnderlyingConn().Close()
+		b.Close()
 		start := time.Now()
-		if m := a.expect(TypePeerLeft); m.Peer != bID {
+		if m := a.expect(wire.TypePeerLeft); m.Peer != bID {
 			t.Fatalf("got %+v", m)
 		}
 		if waited := time.Since(start); waited < 90*time.Millisecond { // Redis leases are whole milliseconds
@@ -97,7 +96,7 @@ func TestSeatExpiresAfterGrace(t *testing.T) {
 		}
 		// The seat is free for someone new.
 		c := dial(t, base+"grace")
-		c.expect(TypeJoined)
+		c.expect(wire.TypeJoined)
 	})
 }
 
@@ -107,9 +106,9 @@ func TestGoodbyeFreesSeatAtOnce(t *testing.T) {
 			name string
 			bye  func(c *client)
 		}{
-			{"leave", func(c *client) { c.sendText(`{"type":"leave"}`) }},
+			{"leave", func(c *client) { c.leave() }},
 			{"close 1001", func(c *client) {
-				_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""))
+				_ = c.SendClose(wire.CloseGoingAway, "")
 			}},
 		}
 		for _, tt := range tests {
@@ -117,7 +116,7 @@ func TestGoodbyeFreesSeatAtOnce(t *testing.T) {
 				_, base := newTestHub(t, be, Config{SeatGrace: time.Hour})
 				a, b, _, _ := pair(t, base, "bye")
 				tt.bye(b)
-				a.expect(TypePeerLeft) // would time out if the seat were held for the hour
+				a.expect(wire.TypePeerLeft) // would time out if the seat were held for the hour
 			})
 		}
 	})
@@ -146,19 +145,19 @@ func TestSimultaneousJoins(t *testing.T) {
 // created hears peer-joined with the other's id.
 func joinTogether(room string) error {
 	type hello struct {
-		conn *websocket.Conn
-		msg  ServerMessage
+		conn *wire.Client
+		msg  wire.ServerMessage
 		err  error
 	}
 	got := make(chan hello, 2)
 	for range 2 {
 		go func() {
-			conn, _, err := websocket.DefaultDialer.Dial(room, nil)
+			conn, err := wire.Dial(context.Background(), room, nil)
 			if err != nil {
 				got <- hello{err: err}
 				return
 			}
-			m, err := readServerMessage(conn)
+			m, err := conn.Next(5 * time.Second)
 			got <- hello{conn, m, err}
 		}()
 	}
@@ -172,28 +171,17 @@ func joinTogether(room string) error {
 		}
 	}
 	first, second := a, b
-	if a.msg.Type != TypeCreated {
+	if a.msg.Type != wire.TypeCreated {
 		first, second = b, a
 	}
-	if first.msg.Type != TypeCreated || second.msg.Type != TypeJoined {
+	if first.msg.Type != wire.TypeCreated || second.msg.Type != wire.TypeJoined {
 		return fmt.Errorf("%s: got %s and %s", room, a.msg.Type, b.msg.Type)
 	}
-	m, err := readServerMessage(first.conn)
-	if err != nil || m.Type != TypePeerJoined || m.Peer != second.msg.Peer {
+	m, err := first.conn.Next(5 * time.Second)
+	if err != nil || m.Type != wire.TypePeerJoined || m.Peer != second.msg.Peer {
 		return fmt.Errorf("%s: the first got %+v, %v; want peer-joined %s", room, m, err, second.msg.Peer)
 	}
 	return nil
-}
-
-func readServerMessage(conn *websocket.Conn) (ServerMessage, error) {
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, frame, err := conn.ReadMessage()
-	if err != nil {
-		return ServerMessage{}, err
-	}
-	var m ServerMessage
-	err = json.Unmarshal(frame, &m)
-	return m, err
 }
 
 // stallingStore holds the first joiner of a room between its Join and the
@@ -295,23 +283,23 @@ func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
 	}
 	join := func(w *world) {
 		w.b = dial(w.t, w.base+"late")
-		w.newID = w.b.expect(TypeJoined).Peer
-		w.a.expect(TypePeerJoined)
+		w.newID = w.b.expect(wire.TypeJoined).Peer
+		w.a.expect(wire.TypePeerJoined)
 	}
 	leave := func(w *world) {
-		w.b.sendText(`{"type":"leave"}`)
-		w.a.expect(TypePeerLeft)
+		w.b.leave()
+		w.a.expect(wire.TypePeerLeft)
 	}
 	aHearsSignal := func(w *world) {
-		w.b.sendText(`{"type":"signal","data":{"n":1}}`)
-		if m := w.a.next(); m.Type != TypeSignal {
+		w.b.signal(`{"n":1}`)
+		if m := w.a.next(); m.Type != wire.TypeSignal {
 			w.t.Fatalf("a heard %+v, want b's signal: a stale answer undid b's join", m)
 		}
 	}
 	aHearsNewcomer := func(w *world) {
 		c := dial(w.t, w.base+"late")
-		joined := c.expect(TypeJoined)
-		if m := w.a.next(); m.Type != TypePeerJoined || m.Peer != joined.Peer {
+		joined := c.expect(wire.TypeJoined)
+		if m := w.a.next(); m.Type != wire.TypePeerJoined || m.Peer != joined.Peer {
 			w.t.Fatalf("a heard %+v, want peer-joined %s: a stale answer brought back %s", m, joined.Peer, w.newID)
 		}
 	}
@@ -350,11 +338,11 @@ func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
 				}
 
 				w := &world{t: t, base: base, a: dial(t, base+"late")}
-				w.a.expect(TypeCreated)
+				w.a.expect(wire.TypeCreated)
 				// Its reader answers only once the join, and the store
 				// call that ends it, are over: the next call is the loop's.
-				w.a.sendText(`{"type":"signal","data":{}}`)
-				w.a.expect(TypeError)
+				w.a.signal(`{}`)
+				w.a.expect(wire.TypeError)
 				if tt.paired {
 					join(w)
 				}

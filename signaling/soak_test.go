@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"runtime"
 	"strconv"
 	"sync"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 // TestSoak runs 10,000 join/leave cycles and 1,000 abrupt drops against a
@@ -63,13 +64,12 @@ func TestSoak(t *testing.T) {
 			close(jobs)
 			wg.Wait()
 		}
-		join := func(i int) (*websocket.Conn, error) {
-			conn, _, err := websocket.DefaultDialer.Dial(base+"soak-"+strconv.Itoa(i%500), nil)
+		join := func(i int) (*wire.Client, error) {
+			conn, err := wire.Dial(context.Background(), base+"soak-"+strconv.Itoa(i%500), nil)
 			if err != nil {
 				return nil, err
 			}
-			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, _, err := conn.ReadMessage(); err != nil { // created, joined or full
+			if _, err := conn.Next(5 * time.Second); err != nil { // created, joined or full
 				conn.Close()
 				return nil, err
 			}
@@ -82,21 +82,18 @@ func TestSoak(t *testing.T) {
 				return err
 			}
 			defer conn.Close()
-			if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"leave"}`)); err != nil {
+			if err := conn.Leave(); err != nil {
 				return err
 			}
-			for { // until the server closes
-				if _, _, err := conn.ReadMessage(); err != nil {
-					return nil
-				}
-			}
+			_, err = conn.WaitClose(5 * time.Second)
+			return err
 		})
 		run(drops, func(i int) error {
 			conn, err := join(i)
 			if err != nil {
 				return err
 			}
-			return conn.UnderlyingConn().Close() // no close frame: a dead network
+			return conn.Close() // no close frame: a dead network
 		})
 
 		// Held seats expire after the grace period; then everything is gone.

@@ -1,6 +1,10 @@
 package signaling
 
-import "testing"
+import (
+	"testing"
+
+	"tandem/signaling/wire"
+)
 
 // A signal to a peer that is being put out (here too slow: its queue
 // overflowed) cannot reach it; the sender is told so, not left waiting for
@@ -12,10 +16,10 @@ func TestSignalToStoppingPeerIsRefused(t *testing.T) {
 	hub.mu.Lock()
 	b := hub.local[bID]
 	hub.mu.Unlock()
-	b.stop(closePolicy, "too slow")
-	a.sendText(`{"type":"signal","data":{"answer":"important"}}`)
-	if m := a.expect(TypeError); m.Code != CodeNoPeer { // before b's seat is given up
-		t.Fatalf("a got %+v, want error %s", m, CodeNoPeer)
+	b.stop(wire.ClosePolicyViolation, "too slow")
+	a.signal(`{"answer":"important"}`)
+	if m := a.expect(wire.TypeError); m.Code != wire.CodeNoPeer { // before b's seat is given up
+		t.Fatalf("a got %+v, want error %s", m, wire.CodeNoPeer)
 	}
 }
 

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/pion/turn/v5"
 
 	"tandem/signaling/redistest"
+	"tandem/signaling/wire"
 )
 
 // Run as "tandem" itself when asked to: the cluster tests start instances
@@ -75,56 +75,6 @@ func startProcess(t *testing.T, args ...string) (*exec.Cmd, testServer) {
 	return cmd, testServer{URL: "http://" + httpAddr, TURNPort: turnPort}
 }
 
-// wsClient is a signaling client for cluster tests.
-type wsClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-func dialWS(t *testing.T, srv testServer, room, query string) *wsClient {
-	t.Helper()
-	u := srv.wsURL(room)
-	if query != "" {
-		u += "?" + query
-	}
-	conn, _, err := websocket.DefaultDialer.Dial(u, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", u, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &wsClient{t: t, conn: conn}
-}
-
-func (c *wsClient) next(timeout time.Duration) (wireMessage, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	_, frame, err := c.conn.ReadMessage()
-	if err != nil {
-		return wireMessage{}, err
-	}
-	var m wireMessage
-	err = json.Unmarshal(frame, &m)
-	return m, err
-}
-
-func (c *wsClient) expect(typ string) wireMessage {
-	c.t.Helper()
-	m, err := c.next(10 * time.Second)
-	if err != nil {
-		c.t.Fatalf("waiting for %s: %v", typ, err)
-	}
-	if m.Type != typ {
-		c.t.Fatalf("got %+v, want %s", m, typ)
-	}
-	return m
-}
-
-func (c *wsClient) signal(data string) {
-	c.t.Helper()
-	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"signal","data":`+data+`}`)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
 // TestClusterCallAcrossInstances: the two people of a call on two instances
 // find each other, their messages cross in order and without loss, a third
 // on either instance gets full, and TURN credentials from one instance work
@@ -135,10 +85,10 @@ func TestClusterCallAcrossInstances(t *testing.T) {
 	b := startServer(t, clusterArgs(redis.URL())...)
 
 	alice := dialWS(t, a, "cross", "")
-	alice.expect("created")
+	alice.expect(wire.TypeCreated)
 	bob := dialWS(t, b, "cross", "")
-	joined := bob.expect("joined")
-	if pj := alice.expect("peer-joined"); pj.Peer != joined.Peer {
+	joined := bob.expect(wire.TypeJoined)
+	if pj := alice.expect(wire.TypePeerJoined); pj.Peer != joined.Peer {
 		t.Fatalf("peer-joined %q, want %q", pj.Peer, joined.Peer)
 	}
 
@@ -149,26 +99,26 @@ func TestClusterCallAcrossInstances(t *testing.T) {
 		}
 	}()
 	for i := range n {
-		m := bob.expect("signal")
+		m := bob.expect(wire.TypeSignal)
 		var d struct{ N int }
 		if err := json.Unmarshal(m.Data, &d); err != nil || d.N != i {
 			t.Fatalf("message %d arrived as %s (err %v): out of order or lost", i, m.Data, err)
 		}
 	}
 	bob.signal(`{"back":true}`)
-	if m := alice.expect("signal"); string(m.Data) != `{"back":true}` {
+	if m := alice.expect(wire.TypeSignal); string(m.Data) != `{"back":true}` {
 		t.Fatalf("alice got %s", m.Data)
 	}
 
 	for _, srv := range []testServer{a, b} {
-		dialWS(t, srv, "cross", "").expect("full")
+		dialWS(t, srv, "cross", "").expect(wire.TypeFull)
 	}
 
 	// A's credentials, B's TURN server.
 	var username, password string
 	for _, ice := range joined.ICEServers {
 		if ice.Username != "" {
-			username, password = ice.Username, fmt.Sprint(ice.Credential)
+			username, password = ice.Username, ice.Credential
 		}
 	}
 	if err := allocate(b.TURNPort, username, password); err != nil {
@@ -219,20 +169,19 @@ func TestClusterLastSeatRace(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				srv := servers[(r+j)%2]
-				conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL("race-"+strconv.Itoa(r)), nil)
+				c, err := wire.Dial(context.Background(), srv.wsURL("race-"+strconv.Itoa(r)), nil)
 				if err != nil {
 					results[r][j] = "dial: " + err.Error()
 					return
 				}
-				defer conn.Close()
-				c := &wsClient{t: t, conn: conn}
-				m, err := c.next(10 * time.Second)
+				defer c.Close()
+				m, err := c.Next(10 * time.Second)
 				if err != nil {
 					results[r][j] = "read: " + err.Error()
 					return
 				}
 				results[r][j] = m.Type
-				if m.Type != "full" {
+				if m.Type != wire.TypeFull {
 					// Stay seated until everyone has answered.
 					time.Sleep(500 * time.Millisecond)
 				}
@@ -244,9 +193,9 @@ func TestClusterLastSeatRace(t *testing.T) {
 		seated, full := 0, 0
 		for _, typ := range got {
 			switch typ {
-			case "created", "joined":
+			case wire.TypeCreated, wire.TypeJoined:
 				seated++
-			case "full":
+			case wire.TypeFull:
 				full++
 			}
 		}
@@ -265,17 +214,17 @@ func TestClusterInstanceKilled(t *testing.T) {
 	victim, doomed := startProcess(t, clusterArgs(redis.URL())...)
 
 	alice := dialWS(t, survivor, "killed", "")
-	alice.expect("created")
+	alice.expect(wire.TypeCreated)
 	bob := dialWS(t, doomed, "killed", "")
-	bob.expect("joined")
-	alice.expect("peer-joined")
+	bob.expect(wire.TypeJoined)
+	alice.expect(wire.TypePeerJoined)
 
 	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	m, err := alice.next(35 * time.Second)
-	if err != nil || m.Type != "peer-left" {
+	m, err := alice.Next(35 * time.Second)
+	if err != nil || m.Type != wire.TypePeerLeft {
 		t.Fatalf("after the kill alice got %+v, %v; want peer-left", m, err)
 	}
 	took := time.Since(start)
@@ -284,8 +233,8 @@ func TestClusterInstanceKilled(t *testing.T) {
 		t.Fatalf("peer-left after %v, want within 30s", took)
 	}
 	carol := dialWS(t, survivor, "killed", "")
-	carol.expect("joined")
-	alice.expect("peer-joined")
+	carol.expect(wire.TypeJoined)
+	alice.expect(wire.TypePeerJoined)
 }
 
 // TestClusterRedisRestart: while Redis is down, joins fail fast with
@@ -296,16 +245,25 @@ func TestClusterRedisRestart(t *testing.T) {
 	srv := startServer(t, clusterArgs(redis.URL())...)
 
 	alice := dialWS(t, srv, "before", "")
-	alice.expect("created")
+	alice.expect(wire.TypeCreated)
 	bob := dialWS(t, srv, "before", "")
-	bob.expect("joined")
-	alice.expect("peer-joined")
+	bob.expect(wire.TypeJoined)
+	alice.expect(wire.TypePeerJoined)
+	// A pong comes from a connection's reader, which starts once its join
+	// is done: Redis must not stop while a join is still using it (that
+	// puts the client out with unavailable and 1013).
+	for _, c := range []*wsClient{alice, bob} {
+		if err := c.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		c.expect(wire.TypePong)
+	}
 
 	redis.Stop()
 	start := time.Now()
 	late := dialWS(t, srv, "during", "")
-	m, err := late.next(5 * time.Second)
-	if err != nil || m.Type != "error" || m.Code != "unavailable" {
+	m, err := late.Next(5 * time.Second)
+	if err != nil || m.Type != wire.TypeError || m.Code != wire.CodeUnavailable {
 		t.Fatalf("join while Redis is down: %+v, %v; want error unavailable", m, err)
 	}
 	if took := time.Since(start); took > 3*time.Second {
@@ -321,10 +279,12 @@ func TestClusterRedisRestart(t *testing.T) {
 	if _, body := get(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
 		t.Errorf("/healthz while Redis is down: %s", body)
 	}
-	// The people already in a call are still connected to the server.
-	if err := alice.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)); err != nil {
+	// The people already in a call are still connected to the server,
+	// which still answers them.
+	if err := alice.Ping(); err != nil {
 		t.Fatalf("alice lost her connection: %v", err)
 	}
+	alice.expect(wire.TypePong)
 
 	if err := redis.Restart(); err != nil {
 		t.Fatal(err)
@@ -337,12 +297,12 @@ func TestClusterRedisRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	carol := dialWS(t, srv, "after", "")
-	carol.expect("created")
+	carol.expect(wire.TypeCreated)
 	dave := dialWS(t, srv, "after", "")
-	dave.expect("joined")
-	carol.expect("peer-joined")
+	dave.expect(wire.TypeJoined)
+	carol.expect(wire.TypePeerJoined)
 	dave.signal(`{"ok":1}`)
-	if m := carol.expect("signal"); string(m.Data) != `{"ok":1}` {
+	if m := carol.expect(wire.TypeSignal); string(m.Data) != `{"ok":1}` {
 		t.Fatalf("carol got %s", m.Data)
 	}
 }

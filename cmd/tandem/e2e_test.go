@@ -3,79 +3,47 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"tandem/bench"
+	"tandem/signaling/wire"
 )
-
-// wireMessage is a server message as a client sees it.
-type wireMessage struct {
-	Type       string             `json:"type"`
-	Peer       string             `json:"peer"`
-	Peers      []string           `json:"peers"`
-	ICEServers []webrtc.ICEServer `json:"iceServers"`
-	From       string             `json:"from"`
-	Data       json.RawMessage    `json:"data"`
-	Code       string             `json:"code"`
-}
-
-// signalData is what the browser client puts in a signal's data, and so
-// what these Go peers send too.
-type signalData struct {
-	Description *webrtc.SessionDescription `json:"description,omitempty"`
-	Candidate   *webrtc.ICECandidateInit   `json:"candidate,omitempty"`
-}
 
 // goPeer is a pion/webrtc peer that joins a room through the real
 // WebSocket protocol, as a browser tab would.
 type goPeer struct {
 	t     *testing.T
-	ws    *websocket.Conn
-	wsMu  sync.Mutex // one writer at a time on the WebSocket
+	ws    *wsClient
 	pc    *webrtc.PeerConnection
-	hello wireMessage // created or joined
+	hello wire.ServerMessage // created or joined
 }
 
 func joinRoom(t *testing.T, srv testServer, room string) *goPeer {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(srv.wsURL(room), nil)
-	if err != nil {
-		t.Fatalf("dial signaling: %v", err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	p := &goPeer{t: t, ws: ws}
+	p := &goPeer{t: t, ws: dialWS(t, srv, room, "")}
 	p.hello = p.read()
-	if p.hello.Type != "created" && p.hello.Type != "joined" {
+	if p.hello.Type != wire.TypeCreated && p.hello.Type != wire.TypeJoined {
 		t.Fatalf("first message %+v, want created or joined", p.hello)
 	}
 	return p
 }
 
-func (p *goPeer) read() wireMessage {
+func (p *goPeer) read() wire.ServerMessage {
 	p.t.Helper()
-	_ = p.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
-	_, frame, err := p.ws.ReadMessage()
+	m, err := p.ws.Next(20 * time.Second)
 	if err != nil {
 		p.t.Fatalf("read signaling: %v", err)
-	}
-	var m wireMessage
-	if err := json.Unmarshal(frame, &m); err != nil {
-		p.t.Fatalf("decode %s: %v", frame, err)
 	}
 	return m
 }
 
-func (p *goPeer) signal(d signalData) {
-	data, _ := json.Marshal(d)
-	frame, _ := json.Marshal(map[string]any{"type": "signal", "data": json.RawMessage(data)})
-	p.wsMu.Lock()
-	defer p.wsMu.Unlock()
-	if err := p.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+func (p *goPeer) signal(d wire.Signal) {
+	if err := p.ws.Signal(d); err != nil {
 		p.t.Errorf("send signal: %v", err)
 	}
 }
@@ -91,7 +59,7 @@ func (p *goPeer) newPeerConnection() {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		ICEServers:         p.hello.ICEServers,
+		ICEServers:         bench.PionICEServers(p.hello.ICEServers),
 		ICETransportPolicy: webrtc.ICETransportPolicyRelay,
 	})
 	if err != nil {
@@ -101,7 +69,7 @@ func (p *goPeer) newPeerConnection() {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil { // nil: gathering finished
 			init := c.ToJSON()
-			p.signal(signalData{Candidate: &init})
+			p.signal(wire.Signal{Candidate: (*wire.Candidate)(&init)})
 		}
 	})
 	p.pc = pc
@@ -113,22 +81,21 @@ func (p *goPeer) newPeerConnection() {
 func (p *goPeer) handleSignals() {
 	var early []webrtc.ICECandidateInit
 	for {
-		_, frame, err := p.ws.ReadMessage()
+		m, err := p.ws.Next(0)
 		if err != nil {
 			return
 		}
-		var m wireMessage
-		if json.Unmarshal(frame, &m) != nil || m.Type != "signal" {
+		if m.Type != wire.TypeSignal {
 			continue
 		}
-		var d signalData
+		var d wire.Signal
 		if err := json.Unmarshal(m.Data, &d); err != nil {
 			p.t.Errorf("bad signal %s: %v", m.Data, err)
 			continue
 		}
 		switch {
 		case d.Description != nil:
-			if err := p.pc.SetRemoteDescription(*d.Description); err != nil {
+			if err := p.pc.SetRemoteDescription(bench.PionDescription(*d.Description)); err != nil {
 				p.t.Errorf("set remote: %v", err)
 				continue
 			}
@@ -138,7 +105,7 @@ func (p *goPeer) handleSignals() {
 				}
 			}
 			early = nil
-			if d.Description.Type == webrtc.SDPTypeOffer {
+			if d.Description.Type == webrtc.SDPTypeOffer.String() {
 				answer, err := p.pc.CreateAnswer(nil)
 				if err == nil {
 					err = p.pc.SetLocalDescription(answer)
@@ -147,12 +114,12 @@ func (p *goPeer) handleSignals() {
 					p.t.Errorf("answer: %v", err)
 					continue
 				}
-				p.signal(signalData{Description: p.pc.LocalDescription()})
+				p.signal(wire.Signal{Description: bench.WireDescription(p.pc.LocalDescription())})
 			}
 		case d.Candidate != nil && p.pc.RemoteDescription() == nil:
-			early = append(early, *d.Candidate)
+			early = append(early, webrtc.ICECandidateInit(*d.Candidate))
 		case d.Candidate != nil:
-			if err := p.pc.AddICECandidate(*d.Candidate); err != nil {
+			if err := p.pc.AddICECandidate(webrtc.ICECandidateInit(*d.Candidate)); err != nil {
 				p.t.Errorf("add candidate: %v", err)
 			}
 		}
@@ -166,14 +133,14 @@ func TestRelayedCallBetweenGoPeers(t *testing.T) {
 	srv := startServer(t)
 
 	answerer := joinRoom(t, srv, "pion-call")
-	if answerer.hello.Type != "created" {
+	if answerer.hello.Type != wire.TypeCreated {
 		t.Fatalf("first peer got %q", answerer.hello.Type)
 	}
 	offerer := joinRoom(t, srv, "pion-call")
-	if offerer.hello.Type != "joined" {
+	if offerer.hello.Type != wire.TypeJoined {
 		t.Fatalf("second peer got %q", offerer.hello.Type)
 	}
-	if m := answerer.read(); m.Type != "peer-joined" {
+	if m := answerer.read(); m.Type != wire.TypePeerJoined {
 		t.Fatalf("first peer got %+v, want peer-joined", m)
 	}
 
@@ -217,7 +184,7 @@ func TestRelayedCallBetweenGoPeers(t *testing.T) {
 	if err := offerer.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	offerer.signal(signalData{Description: offerer.pc.LocalDescription()})
+	offerer.signal(wire.Signal{Description: bench.WireDescription(offerer.pc.LocalDescription())})
 
 	// Send media until it arrives: the first packets go out before ICE is up.
 	payload := []byte("a frame's worth of VP8 bytes")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 // cutProxy forwards TCP connections to a target and can cut them all at
@@ -265,20 +265,9 @@ func TestBrowserVanishedPeer(t *testing.T) {
 		t.Fatalf("peer-left after %v, want within 30s", took)
 	}
 	// The seat is free: a newcomer joins the one who stayed.
-	if m := dialRoom(t, srv, room); m.Type != "joined" {
+	if m := dialRoom(t, srv, room); m.Type != wire.TypeJoined {
 		t.Fatalf("newcomer got %q, want joined", m.Type)
 	}
-}
-
-// dialRoom joins room over signaling and returns the first message.
-func dialRoom(t *testing.T, srv testServer, room string) wireMessage {
-	t.Helper()
-	conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(room), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return readMessage(t, conn)
 }
 
 // callApart starts a server and a call between two tabs, each behind its

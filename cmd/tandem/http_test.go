@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,9 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 // noRedirect is an HTTP client that shows redirects instead of following.
@@ -122,11 +122,12 @@ func TestRoomForm(t *testing.T) {
 func TestSecurityHeaders(t *testing.T) {
 	srv := startServer(t)
 	refused := func(origin string) *http.Response {
-		_, resp, _ := websocket.DefaultDialer.Dial(srv.wsURL("team-a"), http.Header{"Origin": {origin}})
-		if resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("upgrade from %s: %v, want 403", origin, resp)
+		_, err := wire.Dial(context.Background(), srv.wsURL("team-a"), &wire.DialOptions{Header: http.Header{"Origin": {origin}}})
+		he, ok := errors.AsType[*wire.HandshakeError](err)
+		if !ok || he.StatusCode != http.StatusForbidden {
+			t.Fatalf("upgrade from %s: %v, want 403", origin, err)
 		}
-		return resp
+		return &http.Response{StatusCode: he.StatusCode, Header: he.Header}
 	}
 	responses := map[string]*http.Response{"refused upgrade": refused("https://evil.example")}
 	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a"} {
@@ -155,12 +156,9 @@ func TestSecurityHeaders(t *testing.T) {
 
 	// A 101 carries none of them: fasthttp would keep them as long as the
 	// connection lasts.
-	conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL("team-a"), nil)
-	if err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
+	conn := dialWS(t, srv, "team-a", "")
 	conn.Close()
-	if csp := resp.Header.Get("Content-Security-Policy"); csp != "" {
+	if csp := conn.UpgradeHeader().Get("Content-Security-Policy"); csp != "" {
 		t.Errorf("101 carries a CSP: %q", csp)
 	}
 }
@@ -214,15 +212,17 @@ func TestWebSocketUpgradeChecks(t *testing.T) {
 			if tt.origin != "" {
 				h.Set("Origin", tt.origin)
 			}
-			conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL(tt.room), h)
+			conn, err := wire.Dial(context.Background(), srv.wsURL(tt.room), &wire.DialOptions{Header: h})
+			status := http.StatusSwitchingProtocols
 			if conn != nil {
 				conn.Close()
-			}
-			if resp == nil {
+			} else if he, ok := errors.AsType[*wire.HandshakeError](err); ok {
+				status = he.StatusCode
+			} else {
 				t.Fatalf("no response: %v", err)
 			}
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d (%v)", resp.StatusCode, tt.wantStatus, err)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d (%v)", status, tt.wantStatus, err)
 			}
 		})
 	}
@@ -258,56 +258,45 @@ func (c *earlyConn) Write(p []byte) (int, error) {
 // through it).
 func TestFrameWithUpgrade(t *testing.T) {
 	srv := startServer(t)
-	payload := `{"type":"signal","data":{}}`
+	payload, err := json.Marshal(wire.ClientMessage{Type: wire.TypeSignal, Data: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A masked text frame; the mask key 0 leaves the payload as it is.
 	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn := dialURL(t, srv.wsURL("early-frame"), &wire.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		return &earlyConn{Conn: c, early: frame}, nil
-	}}
-	conn, _, err := d.Dial(srv.wsURL("early-frame"), nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	expect := func(want string) {
+	}})
+	conn.expect(wire.TypeCreated)
+	noPeer := func() {
 		t.Helper()
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", want, err)
-		}
-		var m struct{ Type, Code string }
-		if err := json.Unmarshal(data, &m); err != nil || m.Type != want {
-			t.Fatalf("got %s, want %s", data, want)
-		}
-		if want == "error" && m.Code != "no-peer" {
-			t.Fatalf("signal answered %s, want no-peer", data)
+		if m := conn.expect(wire.TypeError); m.Code != wire.CodeNoPeer {
+			t.Fatalf("signal answered %+v, want no-peer", m)
 		}
 	}
-	expect("created")
-	expect("error") // the early signal's
+	noPeer() // the early signal's
 
 	for i := range 3 {
 		if resp, _ := get(t, srv.URL+"/healthz"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("healthz: %d", resp.StatusCode)
 		}
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(payload)); err != nil {
+		if err := conn.SendRaw(payload); err != nil {
 			t.Fatalf("signal %d: %v", i, err)
 		}
-		expect("error")
+		noPeer()
 	}
 }
 
 func TestAllowedOrigins(t *testing.T) {
 	srv := startServer(t, "-allowed-origins", "https://app.example, https://other.example")
 	h := http.Header{"Origin": {"https://other.example"}}
-	conn, resp, err := websocket.DefaultDialer.Dial(srv.wsURL("x"), h)
+	conn, err := wire.Dial(context.Background(), srv.wsURL("x"), &wire.DialOptions{Header: h})
 	if err != nil {
-		t.Fatalf("allowed origin refused: %v (%v)", err, resp)
+		t.Fatalf("allowed origin refused: %v", err)
 	}
 	conn.Close()
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"io"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"tandem/signaling/wire"
 )
 
 // TestGracefulShutdown: peers in a call are told the server is going away,
@@ -27,32 +27,22 @@ func TestGracefulShutdown(t *testing.T) {
 	srv := testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN}
 
 	// Two people in a call: each is seated before the next dials.
-	var conns []*websocket.Conn
-	for _, want := range []string{"created", "joined"} {
-		c, _, err := websocket.DefaultDialer.Dial(srv.wsURL("bye"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+	var conns []*wsClient
+	for _, want := range []string{wire.TypeCreated, wire.TypeJoined} {
+		c := dialWS(t, srv, "bye", "")
 		conns = append(conns, c)
-		if got := readMessage(t, c).Type; got != want {
-			t.Fatalf("got %q, want %q", got, want)
-		}
+		c.expect(want)
 	}
-	if got := readMessage(t, conns[0]).Type; got != "peer-joined" {
-		t.Fatalf("first peer got %q, want peer-joined", got)
-	}
+	conns[0].expect(wire.TypePeerJoined)
 
 	start := time.Now()
 	cancel()
 	for i, c := range conns {
-		m := readMessage(t, c)
-		if m.Type != "error" || m.Code != "server-shutdown" {
+		if m := c.expect(wire.TypeError); m.Code != wire.CodeServerShutdown {
 			t.Fatalf("peer %d got %+v, want error server-shutdown", i, m)
 		}
-		_, _, err := c.ReadMessage()
-		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-			t.Fatalf("peer %d: %v, want close 1001", i, err)
+		if m, err := c.Next(5 * time.Second); !errors.Is(err, wire.ErrClosed) || c.CloseCode() != wire.CloseGoingAway {
+			t.Fatalf("peer %d: %+v, %v, want close 1001", i, m, err)
 		}
 	}
 	select {
@@ -77,18 +67,4 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func readMessage(t *testing.T, c *websocket.Conn) wireMessage {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, frame, err := c.ReadMessage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m wireMessage
-	if err := json.Unmarshal(frame, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasthttp/websocket"
 	"github.com/pion/turn/v5"
 
 	"tandem/bench/selfsigned"
+	"tandem/signaling/wire"
 )
 
 // TestTLS: with -tls-cert and -tls-key the pages and the WebSocket are
@@ -36,15 +36,8 @@ func TestTLS(t *testing.T) {
 			t.Fatal("plain HTTP answered on the TLS port")
 		}
 	}
-	dialer := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	conn, _, err := dialer.Dial("wss://"+srv.addr()+"/ws/secure-room", nil)
-	if err != nil {
-		t.Fatalf("wss: %v", err)
-	}
-	defer conn.Close()
-	if m := readMessage(t, conn); m.Type != "created" {
-		t.Fatalf("wss: got %+v", m)
-	}
+	dialURL(t, "wss://"+srv.addr()+"/ws/secure-room", &wire.DialOptions{TLS: &tls.Config{InsecureSkipVerify: true}}).
+		expect(wire.TypeCreated)
 }
 
 // TestTURNOnWebPort: the web port carries TURN as well, over TLS when the
@@ -66,23 +59,17 @@ func TestTURNOnWebPort(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, l := startServerListening(t, tt.args...)
 			_, webPort, _ := net.SplitHostPort(srv.addr())
-			dialer := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}
 			wsURL := srv.wsURL("turn-web-port")
 			if tt.scheme == "turns" {
 				wsURL = strings.Replace(wsURL, "ws://", "wss://", 1)
 			}
-			ws, _, err := dialer.Dial(wsURL, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ws.Close()
-			hello := readMessage(t, ws)
+			hello := dialURL(t, wsURL, &wire.DialOptions{TLS: &tls.Config{RootCAs: cert.Pool}}).next()
 			var urls []string
 			var user, pass string
 			for _, s := range hello.ICEServers {
 				urls = append(urls, s.URLs...)
 				if s.Username != "" {
-					user, pass = s.Username, fmt.Sprint(s.Credential)
+					user, pass = s.Username, s.Credential
 				}
 			}
 			want := []string{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tandem/e2e/netlab"
+	"tandem/signaling/wire"
 )
 
 const (
@@ -285,7 +286,7 @@ func runCell(ctx context.Context, lab *netlab.Lab, srv *labServer, c cell, sa, s
 	for _, s := range []struct {
 		site       *netlab.Site
 		name, role string
-	}{{sa, c.a.String() + " (answers)", "created"}, {sb, c.b.String() + " (offers)", "joined"}} {
+	}{{sa, c.a.String() + " (answers)", wire.TypeCreated}, {sb, c.b.String() + " (offers)", wire.TypeJoined}} {
 		p, err := startPeer(lab, s.site.Host(), s.name, url, srv.certFile, peerTimeout)
 		if err != nil {
 			r.err = err
