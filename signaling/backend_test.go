@@ -62,6 +62,9 @@ var testRedis struct {
 
 func testRedisURL(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no Redis")
+	}
 	testRedis.once.Do(func() {
 		if url := os.Getenv("TANDEM_TEST_REDIS"); url != "" {
 			testRedis.url = url

@@ -226,6 +226,9 @@ func reloadAndReconnect(reloader, stayer *tab) error {
 // is skipped, except on CI (CI=true), where a missing browser is a failure.
 func findChromium(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	for _, name := range []string{chromiumPath, "chromium"} {
 		if path, err := exec.LookPath(name); err == nil {
 			return path

@@ -161,6 +161,9 @@ func TestFirefoxCallsChromium(t *testing.T) {
 // except on CI (CI=true), where a missing browser is a failure.
 func requireFirefox(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	if _, err := exec.LookPath(bidi.DefaultPath); err == nil {
 		return
 	}

@@ -28,6 +28,9 @@ const (
 // CI (CI=true), where a missing browser is a failure.
 func requireFirefox(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	if _, err := exec.LookPath(DefaultPath); err == nil {
 		return
 	}

@@ -25,6 +25,9 @@ const chromiumPath = "/usr/bin/chromium"
 // needChromium skips the test without Chromium, except under CI=true.
 func needChromium(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("Chromium is missing at %s", chromiumPath)

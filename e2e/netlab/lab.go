@@ -87,6 +87,9 @@ func Start(t testing.TB, opts Options) *Lab {
 // except under CI=true, where it fails t.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no network namespaces")
+	}
 	err := Available()
 	if err == nil {
 		return

@@ -23,6 +23,9 @@ type Server struct {
 // where it fails.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no Redis")
+	}
 	s, err := StartPort(freePort())
 	if err != nil {
 		Unavailable(t, err)
