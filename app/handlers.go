@@ -20,6 +20,7 @@ import (
 
 	"tandem/assets"
 	"tandem/signaling"
+	"tandem/signaling/wire"
 	"tandem/turn"
 	"tandem/views"
 )
@@ -112,7 +113,7 @@ func (h *handlers) room(c *fiber.Ctx) error {
 func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 	_, room, err := paramRoom(c)
 	if err != nil {
-		return fiber.NewError(fiber.StatusBadRequest, signaling.CodeInvalidRoom+": "+err.Error())
+		return fiber.NewError(fiber.StatusBadRequest, wire.CodeInvalidRoom+": "+err.Error())
 	}
 	if !websocket.IsWebSocketUpgrade(c) {
 		return fiber.ErrUpgradeRequired

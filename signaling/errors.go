@@ -1,10 +1,6 @@
 package signaling
 
-import (
-	"errors"
-
-	"tandem/signaling/wire"
-)
+import "errors"
 
 // Sentinel errors returned by the Hub.
 var (
@@ -13,10 +9,3 @@ var (
 	ErrInvalidRoom = errors.New("signaling: invalid room name")
 	ErrUnavailable = errors.New("signaling: room store unavailable")
 )
-
-// CodeInvalidRoom starts the body of the 400 that refuses an upgrade to an
-// invalid room.
-//
-// Deprecated: use wire.CodeInvalidRoom, the protocol's own; this stays
-// until app/ says so.
-const CodeInvalidRoom = wire.CodeInvalidRoom
