@@ -13,7 +13,7 @@ import (
 	"tandem/views"
 )
 
-// messagesAsset is the message catalogue that the pages and call.js share:
+// messagesAsset is the message catalogue that the pages and the scripts share:
 // {"en": {"key": "text", ...}, "zh-CN": {...}}. Texts may hold {name}
 // placeholders, which the script fills in.
 const messagesAsset = "messages.json"

@@ -3,6 +3,7 @@
 package assets
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"mime"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -22,6 +24,7 @@ type File struct {
 	URL         string // e.g. "/assets/call.3f2a9c1d0b.js"
 	ContentType string
 	Body        []byte
+	Imports     []string // the names of the modules a script imports, e.g. "peer.js"
 }
 
 // Bundle is every embedded asset, by name and by URL.
@@ -35,7 +38,7 @@ const Prefix = "/assets/"
 
 // Load reads the embedded files and names each by its content hash.
 func Load() (*Bundle, error) {
-	b := &Bundle{byName: map[string]*File{}, byURL: map[string]*File{}}
+	files := map[string][]byte{}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -44,23 +47,125 @@ func Load() (*Bundle, error) {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimPrefix(p, "static/")
-		sum := sha256.Sum256(body)
-		ext := path.Ext(name)
-		f := &File{
-			Name:        name,
-			URL:         Prefix + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:5]) + ext,
-			ContentType: mime.TypeByExtension(ext),
-			Body:        body,
-		}
-		b.byName[name] = f
-		b.byURL[f.URL] = f
+		files[strings.TrimPrefix(p, "static/")] = body
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("assets: load: %w", err)
+	if err == nil {
+		var b *Bundle
+		if b, err = build(files); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("assets: load: %w", err)
+}
+
+// importPattern finds the relative specifier of a static import or
+// re-export: `import … from "./peer.js"`, `import "./x.js"`,
+// `export … from "./x.js"`.
+var importPattern = regexp.MustCompile(`\b(?:from|import)\s*(?:"(\.\.?/[^"\n]+)"|'(\.\.?/[^'\n]+)')`)
+
+// build names every file by its content hash. A JavaScript module's
+// relative imports are rewritten to the hashed URLs of the modules they
+// name, so a module is hashed after its imports, and its hash covers the
+// rewritten text: a change anywhere below it gives it a new URL too.
+func build(files map[string][]byte) (*Bundle, error) {
+	b := &Bundle{byName: map[string]*File{}, byURL: map[string]*File{}}
+	var visit func(name string, stack []string) (*File, error)
+	visit = func(name string, stack []string) (*File, error) {
+		if f := b.byName[name]; f != nil {
+			return f, nil
+		}
+		for i, s := range stack {
+			if s == name {
+				return nil, fmt.Errorf("import cycle: %s", strings.Join(append(stack[i:], name), " -> "))
+			}
+		}
+		stack = append(stack, name)
+		body := files[name]
+		f := &File{Name: name, ContentType: mime.TypeByExtension(path.Ext(name))}
+		if path.Ext(name) == ".js" {
+			body = stripComments(body)
+			var failed error
+			body = importPattern.ReplaceAllFunc(body, func(m []byte) []byte {
+				if failed != nil {
+					return m
+				}
+				sub := importPattern.FindSubmatch(m)
+				spec := string(sub[1]) + string(sub[2])
+				dep := path.Join(path.Dir(name), spec)
+				if _, ok := files[dep]; !ok || path.Ext(dep) != ".js" || strings.HasPrefix(dep, "../") {
+					failed = fmt.Errorf("%s imports %q: no such module", name, spec)
+					return m
+				}
+				d, err := visit(dep, stack)
+				if err != nil {
+					failed = err
+					return m
+				}
+				f.Imports = append(f.Imports, dep)
+				return []byte(strings.Replace(string(m), spec, d.URL, 1))
+			})
+			if failed != nil {
+				return nil, failed
+			}
+		}
+		sum := sha256.Sum256(body)
+		ext := path.Ext(name)
+		f.URL = Prefix + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:5]) + ext
+		f.Body = body
+		b.byName[name] = f
+		b.byURL[f.URL] = f
+		return f, nil
+	}
+	for name := range files {
+		if _, err := visit(name, nil); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// stripComments empties the lines of a script that hold nothing but a
+// comment: "//" lines and "/* … */" blocks that begin a line. The page
+// downloads the code without its documentation, and every line keeps its
+// number, so errors still point into the sources. Comments after code on
+// a line stay. A script with template literals is served as it is: a
+// line of one could begin with "//".
+func stripComments(src []byte) []byte {
+	if bytes.IndexByte(src, '`') >= 0 {
+		return src
+	}
+	lines := strings.SplitAfter(string(src), "\n")
+	inBlock := false
+	for i, line := range lines {
+		text := strings.TrimSpace(line)
+		if !inBlock {
+			if strings.HasPrefix(text, "//") {
+				lines[i] = newline(line)
+				continue
+			}
+			if !strings.HasPrefix(text, "/*") {
+				continue
+			}
+			text = text[2:]
+		}
+		end := strings.Index(text, "*/")
+		inBlock = end < 0
+		if !inBlock && strings.TrimSpace(text[end+2:]) != "" {
+			lines[i] = strings.TrimSpace(text[end+2:]) + newline(line) // code after the comment
+			continue
+		}
+		lines[i] = newline(line)
+	}
+	return []byte(strings.Join(lines, ""))
+}
+
+// newline is line's line break, if it has one.
+func newline(line string) string {
+	if strings.HasSuffix(line, "\n") {
+		return "\n"
+	}
+	return ""
 }
 
 // URL returns the hashed URL of the named asset, or "" when there is none.

@@ -659,9 +659,22 @@ func TestUIScreenshots(t *testing.T) {
 func TestCallPageWeight(t *testing.T) {
 	srv := startServer(t)
 	_, page := get(t, srv.URL+"/r/weight")
-	total := 0
+	var queue []string
 	for _, m := range regexp.MustCompile(`(?:src|href|data-messages)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1) {
-		req, _ := http.NewRequest("GET", srv.URL+m[1], nil)
+		queue = append(queue, m[1])
+	}
+	// Modules bring the modules they import.
+	imports := regexp.MustCompile(`\b(?:from|import)\s*["'](/assets/[^"']+\.js)["']`)
+	seen := map[string]bool{}
+	total, scripts := 0, 0
+	for len(queue) > 0 {
+		url := queue[0]
+		queue = queue[1:]
+		if seen[url] {
+			continue
+		}
+		seen[url] = true
+		req, _ := http.NewRequest("GET", srv.URL+url, nil)
 		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -672,12 +685,24 @@ func TestCallPageWeight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasSuffix(m[1], ".js") || strings.HasSuffix(m[1], ".css") {
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", url, resp.Status)
+		}
+		if strings.HasSuffix(url, ".js") {
+			scripts++
+			for _, m := range imports.FindAllSubmatch(body, -1) {
+				queue = append(queue, string(m[1]))
+			}
+		}
+		if strings.HasSuffix(url, ".js") || strings.HasSuffix(url, ".css") {
 			total += len(body)
 		}
-		t.Logf("%s: %d bytes", m[1], len(body))
+		t.Logf("%s: %d bytes", url, len(body))
 	}
-	t.Logf("JavaScript and CSS: %d bytes of %d", total, pageWeightBudget)
+	t.Logf("JavaScript and CSS: %d bytes of %d, %d scripts", total, pageWeightBudget, scripts)
+	if scripts < 2 {
+		t.Errorf("found %d scripts; the call page's modules should all be counted", scripts)
+	}
 	if total == 0 || total > pageWeightBudget {
 		t.Errorf("the call page's JavaScript and CSS weigh %d bytes, budget %d", total, pageWeightBudget)
 	}

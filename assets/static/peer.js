@@ -1,0 +1,247 @@
+// @ts-check
+// One side of the call: its RTCPeerConnection, by "perfect negotiation"
+// (docs/protocol.md), and the data channel. No DOM, no socket: signals go
+// out through signal() and come in through handle(); the rest is callbacks.
+
+export class Peer {
+  /** @param {{signal: (data: object) => void, canSignal?: () => boolean, outgoing?: (kind: string) => MediaStreamTrack | null, relayOnly?: boolean}} o */
+  constructor({ signal, canSignal = () => true, outgoing = () => null, relayOnly = false }) {
+    this.signal = signal;
+    this.canSignal = canSignal;
+    this.outgoing = outgoing;
+    this.relayOnly = relayOnly;
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {RTCDataChannel | null} */
+    this.channel = null;
+    /** @type {Record<string, RTCRtpSender>} */
+    this.senders = {};
+    this.session = ""; // our peer connection's id, sent with every signal
+    this.remoteSession = ""; // the other side's, from its first description
+    /** @type {RTCIceServer[]} */
+    this.iceServers = [];
+    this.polite = true; // the first one in the room is polite
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.tracksAdded = false;
+    this.restarts = 0;
+    this.restartTimer = 0;
+    this.offerTimer = 0; // sends our unanswered offer again
+    this.connectedAt = 0;
+    /** @type {(pc: RTCPeerConnection) => void} */
+    this.onpeerconnection = () => {};
+    /** @type {() => void} */
+    this.onclose = () => {};
+    /** @type {(stream: MediaStream) => void} the other side's media, a track added */
+    this.ontrack = () => {};
+    /** @type {(state: RTCPeerConnectionState) => void} */
+    this.onconnectionstate = () => {};
+    // "away": nobody to negotiate with (rejoining restarts ICE); "failed": three restarts did not help.
+    /** @type {(outcome: "restarting" | "away" | "failed") => void} */
+    this.onrestart = () => {};
+    /** @type {(open: boolean) => void} the data channel's */
+    this.onchannel = () => {};
+    /** @type {(m: any) => void} a data channel message */
+    this.onmessage = () => {};
+  }
+
+  get connected() {
+    return !!this.pc && this.pc.connectionState === "connected";
+  }
+
+  get channelOpen() {
+    return !!this.channel && this.channel.readyState === "open";
+  }
+
+  /** @param {object} message */
+  send(message) {
+    if (this.channel && this.channelOpen) this.channel.send(JSON.stringify(message));
+  }
+
+  /** @param {object} data */
+  sendSignal(data) {
+    this.signal({ session: this.session, ...data });
+  }
+
+  /** @param {RTCIceServer[]} [iceServers] fresh TURN credentials, for a live connection too */
+  setIceServers(iceServers) {
+    this.iceServers = iceServers || [];
+    if (!this.pc) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.iceServers });
+    } catch (err) {
+      console.warn("tandem: could not update ICE servers", err);
+    }
+  }
+
+  start() {
+    this.close();
+    const pc = new RTCPeerConnection({
+      iceServers: this.iceServers,
+      iceTransportPolicy: this.relayOnly ? "relay" : "all",
+    });
+    this.pc = pc;
+    this.session = crypto.getRandomValues(new Uint32Array(2)).join("-");
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.tracksAdded = false;
+    this.restarts = 0;
+    this.onpeerconnection(pc);
+    const remoteStream = new MediaStream();
+
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.sendSignal({ candidate });
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.sendOffer(pc);
+      } catch (err) {
+        console.error("tandem: offer failed", err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.ontrack = ({ track }) => {
+      remoteStream.addTrack(track);
+      this.ontrack(remoteStream);
+    };
+    pc.onconnectionstatechange = () => this.stateChanged(pc);
+
+    // The polite side adds its media to the offer's transceivers: nobody renegotiates.
+    if (!this.polite) this.addLocalMedia(pc);
+  }
+
+  close() {
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.offerTimer);
+    this.remoteSession = "";
+    this.connectedAt = 0;
+    this.senders = {};
+    if (this.channel) this.channel.onclose = this.channel.onmessage = null;
+    this.channel = null;
+    if (this.pc) {
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+    this.onclose();
+  }
+
+  // Transceivers that send even with nothing to send: a change of track is
+  // then a replaceTrack, never a renegotiation.
+  /** @param {RTCPeerConnection} pc */
+  async addLocalMedia(pc) {
+    this.tracksAdded = true;
+    this.openChannel(pc);
+    for (const kind of ["audio", "video"]) {
+      let transceiver = pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
+      if (transceiver) {
+        transceiver.direction = "sendrecv";
+        await transceiver.sender.replaceTrack(this.outgoing(kind));
+      } else {
+        transceiver = pc.addTransceiver(this.outgoing(kind) || kind, { direction: "sendrecv" });
+      }
+      this.senders[kind] = transceiver.sender;
+    }
+  }
+
+  /** @param {string} kind */
+  async updateSender(kind) {
+    const sender = this.senders[kind];
+    const track = this.outgoing(kind);
+    if (sender && sender.track !== track) await sender.replaceTrack(track);
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  openChannel(pc) {
+    const channel = pc.createDataChannel("tandem", { negotiated: true, id: 0 });
+    this.channel = channel;
+    channel.onopen = () => this.onchannel(true);
+    channel.onclose = () => this.onchannel(false);
+    channel.onmessage = ({ data }) => {
+      let m;
+      try {
+        m = JSON.parse(data);
+      } catch {
+        return;
+      }
+      this.onmessage(m);
+    };
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  stateChanged(pc) {
+    if (pc !== this.pc) return;
+    clearTimeout(this.restartTimer);
+    const state = pc.connectionState;
+    if (state === "connected") {
+      this.restarts = 0;
+      this.connectedAt ||= Date.now();
+    }
+    this.onconnectionstate(state);
+    // "disconnected" is often a blip: give ICE a moment first.
+    if (state === "disconnected") this.restartTimer = setTimeout(() => this.restartIce(false, pc), 3000);
+    if (state === "failed") this.restartIce(false, pc);
+  }
+
+  /** @param {RTCPeerConnection | null} [pc] */
+  restartIce(evenIfConnected = false, pc = this.pc) {
+    if (!pc || pc !== this.pc || (pc.connectionState === "connected" && !evenIfConnected)) return;
+    if (!this.canSignal()) return this.onrestart("away");
+    if (this.restarts >= 3) return this.onrestart("failed");
+    this.restarts++;
+    this.onrestart("restarting");
+    pc.restartIce();
+  }
+
+  // Again every 4 s while unanswered: the other side's socket may have died with it.
+  /** @param {RTCPeerConnection | null} [pc] */
+  sendOffer(pc = this.pc, resends = 5) {
+    clearTimeout(this.offerTimer);
+    if (!pc || pc !== this.pc || pc.signalingState !== "have-local-offer") return;
+    this.sendSignal({ description: pc.localDescription });
+    if (resends > 0) this.offerTimer = setTimeout(() => this.sendOffer(pc, resends - 1), 4000);
+  }
+
+  /** @param {{session?: string, description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit}} data from the other side */
+  async handle(data) {
+    if (data.description && data.session !== this.remoteSession) {
+      // From a new peer connection (the other side reloaded): start afresh.
+      const answerToFresh = data.description.type === "answer";
+      if (this.remoteSession || !this.pc) this.start();
+      // An answer from a new session is dropped, its session not kept, so
+      // the answer to our new offer is taken, not seen as new (a loop).
+      if (answerToFresh && this.pc?.signalingState === "stable") return;
+      this.remoteSession = data.session || "";
+    } else if (data.candidate && data.session !== this.remoteSession) {
+      return; // a late candidate of a session we no longer talk to
+    }
+    const pc = this.pc;
+    if (!pc) return;
+    if (data.description) {
+      const description = data.description;
+      if (description.type === "answer" && pc.signalingState === "stable") return; // offer sent twice
+      const collision = description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) {
+        // Ours wins, but may never have arrived: send it again.
+        if (!this.makingOffer && pc.signalingState === "have-local-offer") this.sendOffer(pc);
+        return;
+      }
+      await pc.setRemoteDescription(description);
+      if (description.type === "offer") {
+        if (!this.tracksAdded) await this.addLocalMedia(pc);
+        await pc.setLocalDescription();
+        this.sendSignal({ description: pc.localDescription });
+      }
+    } else if (data.candidate) {
+      try {
+        await pc.addIceCandidate(data.candidate);
+      } catch (err) {
+        if (!this.ignoreOffer) console.warn("tandem: bad candidate", err);
+      }
+    }
+  }
+}
