@@ -37,7 +37,7 @@ type handlers struct {
 
 func (h *handlers) viewAssets() views.Assets {
 	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js"), Favicon: h.assets.URL("favicon.svg"),
-		Messages: h.assets.URL(messagesAsset)}
+		Messages: h.assets.URL(messagesAsset), Modules: h.assets.ModuleURLs("call.js")}
 }
 
 func render(c *fiber.Ctx, status int, page templ.Component) error {

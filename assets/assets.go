@@ -168,6 +168,31 @@ func newline(line string) string {
 	return ""
 }
 
+// ModuleURLs returns the hashed URLs of the modules that the named script
+// imports, directly or through others, each once, dependencies first: a
+// page can preload them all at once (rel=modulepreload) instead of
+// discovering them one import at a time.
+func (b *Bundle) ModuleURLs(name string) []string {
+	var urls []string
+	seen := map[string]bool{name: true}
+	var walk func(string)
+	walk = func(n string) {
+		f := b.byName[n]
+		if f == nil {
+			return
+		}
+		for _, dep := range f.Imports {
+			if !seen[dep] {
+				seen[dep] = true
+				walk(dep)
+				urls = append(urls, b.byName[dep].URL)
+			}
+		}
+	}
+	walk(name)
+	return urls
+}
+
 // URL returns the hashed URL of the named asset, or "" when there is none.
 func (b *Bundle) URL(name string) string {
 	if f := b.byName[name]; f != nil {

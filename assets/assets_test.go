@@ -112,3 +112,37 @@ func TestStripComments(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestModuleURLs: the call script's modules, each once, dependencies
+// first, so that a page can preload them all.
+func TestModuleURLs(t *testing.T) {
+	b, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := b.ModuleURLs("call.js")
+	seen := map[string]bool{}
+	for _, u := range urls {
+		if seen[u] {
+			t.Errorf("%s listed twice", u)
+		}
+		seen[u] = true
+		f, ok := b.ByURL(u)
+		if !ok {
+			t.Fatalf("%s is not served", u)
+		}
+		for _, dep := range f.Imports {
+			if !seen[b.URL(dep)] {
+				t.Errorf("%s comes before %s, which it imports", f.Name, dep)
+			}
+		}
+	}
+	for _, name := range []string{"signaling.js", "peer.js", "media.js", "i18n.js", "ui.js"} {
+		if !seen[b.URL(name)] {
+			t.Errorf("call.js's modules %v lack %s", urls, name)
+		}
+	}
+	if seen[b.URL("call.js")] {
+		t.Error("call.js preloads itself")
+	}
+}

@@ -167,8 +167,9 @@ func TestAssetsAreHashedAndCached(t *testing.T) {
 	srv := startServer(t)
 	_, page := get(t, srv.URL+"/r/team-a")
 	urls := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
-	if len(urls) != 3 {
-		t.Fatalf("found assets %v, want the icon, the stylesheet and the script", urls)
+	preloads := regexp.MustCompile(`<link rel="modulepreload" href="(/assets/[^"]+\.js)"`).FindAllStringSubmatch(page, -1)
+	if len(preloads) < 5 || len(urls) != 3+len(preloads) {
+		t.Fatalf("found assets %v, want the icon, the stylesheet, the script and its modules preloaded (%d)", urls, len(preloads))
 	}
 	for _, m := range urls {
 		req, _ := http.NewRequest("GET", srv.URL+m[1], nil)
