@@ -127,10 +127,10 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
 	}
 	c.Locals("join", signaling.JoinRequest{
-		Room:     room,
-		Page:     h.pageAddr(c),
-		ClientIP: ip.Unmap(),
-		Seat:     utils.CopyString(c.Query("seat")),
+		Room:      room,
+		Page:      h.pageAddr(c),
+		ClientIP:  ip.Unmap(),
+		SeatToken: utils.CopyString(c.Query("seat")),
 	})
 	return c.Next()
 }

@@ -54,7 +54,7 @@ func newLoggedTestHub(t *testing.T, b backend, cfg Config, logger *slog.Logger) 
 		if err != nil {
 			return
 		}
-		hub.Start(conn, JoinRequest{Room: room, Page: turn.Page{Host: "127.0.0.1"}, ClientIP: ip.Addr(), Seat: r.URL.Query().Get("seat")})
+		hub.Start(conn, JoinRequest{Room: room, Page: turn.Page{Host: "127.0.0.1"}, ClientIP: ip.Addr(), SeatToken: r.URL.Query().Get("seat")})
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -11,7 +11,7 @@ import (
 // instance. Held seats never expire here; away seats expire after their
 // grace.
 type MemoryStore struct {
-	deliver func(seatID string, msg []byte) bool // set once by Listen
+	deliver func(peerID string, msg []byte) bool // set once by Listen
 
 	mu    sync.Mutex
 	rooms map[string]*memRoom // guarded by mu
@@ -78,7 +78,7 @@ func (s *MemoryStore) Join(_ context.Context, room, token string) (JoinResult, e
 		for _, seat := range r.seats {
 			if seat != nil && subtle.ConstantTimeCompare([]byte(seat.token), []byte(token)) == 1 {
 				seat.awayUntil = time.Time{}
-				return JoinResult{SeatID: seat.id, Token: seat.token, OtherID: r.otherThan(seat.id), Resumed: true}, nil
+				return JoinResult{PeerID: seat.id, SeatToken: seat.token, OtherID: r.otherThan(seat.id), Resumed: true}, nil
 			}
 		}
 	}
@@ -90,13 +90,13 @@ func (s *MemoryStore) Join(_ context.Context, room, token string) (JoinResult, e
 		if seat == nil {
 			seat = &memSeat{id: newPeerID(), token: newSeatToken()}
 			r.seats[i] = seat
-			return JoinResult{SeatID: seat.id, Token: seat.token, OtherID: r.otherThan(seat.id)}, nil
+			return JoinResult{PeerID: seat.id, SeatToken: seat.token, OtherID: r.otherThan(seat.id)}, nil
 		}
 	}
 	return JoinResult{}, ErrRoomFull
 }
 
-func (s *MemoryStore) Leave(_ context.Context, room, seatID string) (string, error) {
+func (s *MemoryStore) Leave(_ context.Context, room, peerID string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[room]
@@ -104,11 +104,11 @@ func (s *MemoryStore) Leave(_ context.Context, room, seatID string) (string, err
 		return "", nil
 	}
 	for i, seat := range r.seats {
-		if seat != nil && seat.id == seatID {
+		if seat != nil && seat.id == peerID {
 			r.seats[i] = nil
 		}
 	}
-	other := r.otherThan(seatID)
+	other := r.otherThan(peerID)
 	if other == "" {
 		delete(s.rooms, room)
 		delete(s.away, room)
@@ -116,7 +116,7 @@ func (s *MemoryStore) Leave(_ context.Context, room, seatID string) (string, err
 	return other, nil
 }
 
-func (s *MemoryStore) Away(_ context.Context, room, seatID string, grace time.Duration) error {
+func (s *MemoryStore) Away(_ context.Context, room, peerID string, grace time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rooms[room]
@@ -124,7 +124,7 @@ func (s *MemoryStore) Away(_ context.Context, room, seatID string, grace time.Du
 		return nil
 	}
 	for _, seat := range r.seats {
-		if seat != nil && seat.id == seatID {
+		if seat != nil && seat.id == peerID {
 			seat.awayUntil = time.Now().Add(grace)
 			s.away[room] = struct{}{}
 		}
@@ -148,8 +148,8 @@ func (s *MemoryStore) Maintain(_ context.Context, held []SeatRef) ([]SeatState, 
 			continue
 		}
 		for _, seat := range r.seats {
-			if seat != nil && seat.id == ref.SeatID {
-				states[i] = SeatState{Exists: true, OtherID: r.otherThan(ref.SeatID)}
+			if seat != nil && seat.id == ref.PeerID {
+				states[i] = SeatState{Exists: true, OtherID: r.otherThan(ref.PeerID)}
 			}
 		}
 	}
@@ -157,8 +157,8 @@ func (s *MemoryStore) Maintain(_ context.Context, held []SeatRef) ([]SeatState, 
 }
 
 // Publish delivers at once: in one process every seat is held here.
-func (s *MemoryStore) Publish(_ context.Context, _, seatID string, msg []byte) (bool, error) {
-	return s.deliver(seatID, msg), nil
+func (s *MemoryStore) Publish(_ context.Context, _, peerID string, msg []byte) (bool, error) {
+	return s.deliver(peerID, msg), nil
 }
 
 func (s *MemoryStore) Ready(context.Context) error { return nil }

@@ -40,7 +40,8 @@ func TestPeerWriterBurst(t *testing.T) {
 	h := NewHub(Config{PingInterval: time.Hour}, NewMemoryStore(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer h.Close(context.Background())
 	c := &gateConn{gate: make(chan struct{}), wrote: make(chan string, 8)}
-	p := &Peer{hub: h, conn: c, readerDone: make(chan struct{}), closed: make(chan struct{})}
+	p := &Peer{hub: h}
+	p.outbox.init(p, c)
 
 	// "a" is in flight at the gate; "b" and "c" fill the inline slots; "d"
 	// moves the queue to a larger array.
@@ -63,9 +64,9 @@ func TestPeerWriterBurst(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		p.mu.Lock()
+		p.outbox.mu.Lock()
 		idle := !p.writing && p.queue == nil && p.slots[0].data == nil && p.slots[1].data == nil
-		p.mu.Unlock()
+		p.outbox.mu.Unlock()
 		if idle {
 			break
 		}

@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -11,42 +10,6 @@ import (
 
 	"tandem/signaling/wire"
 )
-
-// leave takes p out of its seat: at once after a goodbye, the other peer
-// told; after a drop, the seat is held for SeatGrace. A connection whose
-// seat was taken over by a newer one leaves nothing. On shutdown seats are
-// held too, so people can take them back on another instance.
-func (h *Hub) leave(p *Peer, goodbye bool) {
-	h.mu.Lock()
-	closing := h.closed
-	h.mu.Unlock()
-	unlockSeats := h.lockSeats(p.room)
-	defer unlockSeats()
-	if !h.holds(p) {
-		p.log(slog.LevelInfo, "left: replaced")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-	defer cancel()
-	if !goodbye || closing {
-		if err := h.store.Away(ctx, p.room, p.seatID, h.cfg.SeatGrace); err != nil {
-			p.log(slog.LevelWarn, "could not mark seat away; it will expire", "err", err)
-		}
-		p.log(slog.LevelInfo, "left: away")
-		return
-	}
-	other, err := h.store.Leave(ctx, p.room, p.seatID)
-	if err != nil {
-		p.log(slog.LevelWarn, "could not free seat; it will expire", "err", err)
-		return
-	}
-	if other != "" {
-		if _, err := h.publish(p.room, other, control(msgPeerLeft, p.seatID)); err != nil {
-			p.log(slog.LevelWarn, "could not tell the other peer; its maintenance will", "err", err)
-		}
-	}
-	p.log(slog.LevelInfo, "left")
-}
 
 // read handles the client's frames until the connection ends. goodbye
 // reports whether the client meant to leave (a leave message or a close
@@ -141,7 +104,7 @@ func (h *Hub) relay(p *Peer, data []byte) {
 	buf := h.getFrame()
 	defer h.putFrame(buf)
 	buf.Grow(1 + signalSize(data))
-	msg := wire.AppendSignal(append(buf.AvailableBuffer(), msgFrame), p.seatID, data)
+	msg := wire.AppendSignal(append(buf.AvailableBuffer(), msgFrame), p.peerID, data)
 	delivered, err := h.publish(p.room, other, msg)
 	switch {
 	case err != nil:

@@ -13,7 +13,7 @@ import (
 )
 
 // RedisStore keeps rooms in Redis so that several Tandem instances share
-// them. Each room is a hash: field = seat id, value = "<token> <lease-ms>
+// them. Each room is a hash: field = peer id, value = "<token> <lease-ms>
 // <holder>", where holder is the id of the instance whose connection holds
 // the seat, or "away". Every change is one Lua script, so two joins on two
 // instances can never both take the last seat.
@@ -36,7 +36,7 @@ type RedisStore struct {
 	done     chan struct{} // closed when the receive loop has ended
 
 	listenOnce sync.Once
-	deliver    func(seatID string, msg []byte) bool // set once by Listen
+	deliver    func(peerID string, msg []byte) bool // set once by Listen
 	listening  chan struct{}                        // closed by Listen or Close
 }
 
@@ -44,7 +44,7 @@ type RedisStore struct {
 const (
 	roomKeyPrefix       = "tandem:room:"
 	instanceChanPrefix  = "tandem:instance:"
-	seatIDLen           = 16 // hex digits of a seat id, which prefixes each message
+	peerIDLen           = 16 // hex digits of a peer id, which prefixes each message
 	awayHolder          = "away"
 	defaultRedisTimeout = time.Second
 )
@@ -115,11 +115,11 @@ func (s *RedisStore) receive() {
 	<-s.listening
 	var msg []byte // reused for every message: deliver does not keep it
 	for m := range s.pubsub.Channel(redis.WithChannelSize(4096)) {
-		if s.deliver == nil || len(m.Payload) < seatIDLen {
+		if s.deliver == nil || len(m.Payload) < peerIDLen {
 			continue
 		}
-		msg = append(msg[:0], m.Payload[seatIDLen:]...)
-		s.deliver(m.Payload[:seatIDLen], msg)
+		msg = append(msg[:0], m.Payload[peerIDLen:]...)
+		s.deliver(m.Payload[:peerIDLen], msg)
 	}
 }
 
@@ -190,8 +190,8 @@ expire(KEYS[1], live)
 return {'new', s.id, s.token, otherThan(live, s.id)}
 `)
 
-// leave: KEYS[1] room; ARGV seat id, now, instance. Frees the seat if this
-// instance holds it; returns the other seat's id.
+// leave: KEYS[1] room; ARGV peer id, now, instance. Frees the seat if this
+// instance holds it; returns the other peer's id.
 var leaveScript = redis.NewScript(luaLib + `
 local live = sweep(KEYS[1], tonumber(ARGV[2]))
 local s = find(live, ARGV[1])
@@ -203,7 +203,7 @@ expire(KEYS[1], rest)
 return otherThan(rest, s.id)
 `)
 
-// lease: KEYS[1] room; ARGV seat id, now, lease length, instance, mode.
+// lease: KEYS[1] room; ARGV peer id, now, lease length, instance, mode.
 // Mode "away" gives a seat this instance holds its grace period; mode
 // "renew" extends it. A seat held by another instance (taken back there) or
 // away is left alone: a renewal racing with a drop must not undo it.
@@ -224,7 +224,7 @@ if s.holder == ARGV[4] or s.holder == 'away' then here = 1 end
 return {1, here, otherThan(live, s.id)}
 `)
 
-// route: KEYS[1] room; ARGV seat id, message. Publishes the seat id and the
+// route: KEYS[1] room; ARGV peer id, message. Publishes the peer id and the
 // message to the instance holding the seat; returns how many got it.
 var routeScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -250,17 +250,17 @@ func (s *RedisStore) Join(ctx context.Context, room, token string) (JoinResult, 
 	if len(res) != 4 {
 		return JoinResult{}, fmt.Errorf("signaling: join script returned %q", res)
 	}
-	return JoinResult{SeatID: res[1], Token: res[2], OtherID: res[3], Resumed: res[0] == "resumed"}, nil
+	return JoinResult{PeerID: res[1], SeatToken: res[2], OtherID: res[3], Resumed: res[0] == "resumed"}, nil
 }
 
-func (s *RedisStore) Leave(ctx context.Context, room, seatID string) (string, error) {
-	other, err := leaveScript.Run(ctx, s.client, []string{roomKey(room)}, seatID, nowMillis(), s.instance).Text()
+func (s *RedisStore) Leave(ctx context.Context, room, peerID string) (string, error) {
+	other, err := leaveScript.Run(ctx, s.client, []string{roomKey(room)}, peerID, nowMillis(), s.instance).Text()
 	return other, unavailable(err)
 }
 
-func (s *RedisStore) Away(ctx context.Context, room, seatID string, grace time.Duration) error {
+func (s *RedisStore) Away(ctx context.Context, room, peerID string, grace time.Duration) error {
 	return unavailable(leaseScript.Run(ctx, s.client, []string{roomKey(room)},
-		seatID, nowMillis(), grace.Milliseconds(), s.instance, "away").Err())
+		peerID, nowMillis(), grace.Milliseconds(), s.instance, "away").Err())
 }
 
 // maintainBatch is how many seats one renewal pipeline carries. Each
@@ -291,7 +291,7 @@ func (s *RedisStore) renew(ctx context.Context, held []SeatRef) ([]SeatState, er
 		pipe := s.client.Pipeline()
 		now, ttl := nowMillis(), s.leaseTTL.Milliseconds()
 		for _, ref := range held {
-			leaseScript.EvalSha(ctx, pipe, []string{roomKey(ref.Room)}, ref.SeatID, now, ttl, s.instance, "renew")
+			leaseScript.EvalSha(ctx, pipe, []string{roomKey(ref.Room)}, ref.PeerID, now, ttl, s.instance, "renew")
 		}
 		return pipe.Exec(ctx)
 	}
@@ -320,8 +320,8 @@ func (s *RedisStore) renew(ctx context.Context, held []SeatRef) ([]SeatState, er
 	return states, nil
 }
 
-func (s *RedisStore) Publish(ctx context.Context, room, seatID string, msg []byte) (bool, error) {
-	n, err := routeScript.Run(ctx, s.client, []string{roomKey(room)}, seatID, msg).Int64()
+func (s *RedisStore) Publish(ctx context.Context, room, peerID string, msg []byte) (bool, error) {
+	n, err := routeScript.Run(ctx, s.client, []string{roomKey(room)}, peerID, msg).Int64()
 	return n > 0, unavailable(err)
 }
 

@@ -18,12 +18,12 @@ type gatedStore struct {
 	release chan struct{}
 }
 
-func (s *gatedStore) Away(ctx context.Context, room, seatID string, grace time.Duration) error {
+func (s *gatedStore) Away(ctx context.Context, room, peerID string, grace time.Duration) error {
 	if s.aways.Add(1) == 1 {
 		s.entered <- struct{}{}
 		<-s.release
 	}
-	return s.Store.Away(ctx, room, seatID, grace)
+	return s.Store.Away(ctx, room, peerID, grace)
 }
 
 // A connection that drops and comes straight back to the same instance

@@ -237,12 +237,12 @@ func TestMaintainManySeats(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				held = append(held, SeatRef{Room: room, SeatID: res.SeatID})
+				held = append(held, SeatRef{Room: room, PeerID: res.PeerID})
 			}
 		}
 		// Free the first seat of the last room: its partner is alone now.
 		last := len(held) - 2
-		if _, err := store.Leave(ctx, held[last].Room, held[last].SeatID); err != nil {
+		if _, err := store.Leave(ctx, held[last].Room, held[last].PeerID); err != nil {
 			t.Fatal(err)
 		}
 		states, err := store.Maintain(ctx, held)
@@ -260,7 +260,7 @@ func TestMaintainManySeats(t *testing.T) {
 			case last + 1:
 				want = SeatState{Exists: true}
 			default:
-				want = SeatState{Exists: true, OtherID: held[i^1].SeatID}
+				want = SeatState{Exists: true, OtherID: held[i^1].PeerID}
 			}
 			if st != want {
 				t.Fatalf("seat %d: %+v, want %+v", i, st, want)

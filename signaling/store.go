@@ -18,7 +18,7 @@ type Store interface {
 	// seats held on this instance. It returns whether a local connection
 	// took the message, and does not keep msg. Call it once, before
 	// anything else.
-	Listen(deliver func(seatID string, msg []byte) bool)
+	Listen(deliver func(peerID string, msg []byte) bool)
 
 	// Join takes, for this instance, the seat whose token matches token in
 	// room, or else a free seat. It returns ErrRoomFull when both seats are
@@ -26,19 +26,19 @@ type Store interface {
 	Join(ctx context.Context, room, token string) (JoinResult, error)
 	// Leave frees a seat held here at once and returns the id of the other
 	// seat, or "".
-	Leave(ctx context.Context, room, seatID string) (otherID string, err error)
+	Leave(ctx context.Context, room, peerID string) (otherID string, err error)
 	// Away keeps a seat held here, whose connection dropped, for grace: its
 	// owner may take it back.
-	Away(ctx context.Context, room, seatID string, grace time.Duration) error
+	Away(ctx context.Context, room, peerID string, grace time.Duration) error
 	// Maintain renews the leases of the seats held here and reports, for
 	// each, whether it still exists, is still held here, and the other
-	// seat's id.
+	// peer's id.
 	Maintain(ctx context.Context, held []SeatRef) ([]SeatState, error)
 
-	// Publish sends msg to the instance holding seatID in room. delivered
+	// Publish sends msg to the instance holding peerID in room. delivered
 	// is false when no connection holds that seat now. It does not keep
 	// msg: the caller reuses it.
-	Publish(ctx context.Context, room, seatID string, msg []byte) (delivered bool, err error)
+	Publish(ctx context.Context, room, peerID string, msg []byte) (delivered bool, err error)
 
 	// Ready reports whether the store can serve (Redis reachable).
 	Ready(ctx context.Context) error
@@ -48,27 +48,27 @@ type Store interface {
 
 // JoinResult is what Join decided.
 type JoinResult struct {
-	SeatID  string // the peer id others see
-	Token   string // proves ownership of the seat on reconnect
-	OtherID string // the other seat's id, or "" when alone
-	Resumed bool   // the seat was taken back with its token
+	PeerID    string // the peer id others see
+	SeatToken string // proves ownership of the seat on reconnect
+	OtherID   string // the other peer's id, or "" when alone
+	Resumed   bool   // the seat was taken back with its seat token
 }
 
-// SeatRef names a seat.
+// SeatRef names a seat, by its room and the id of the peer in it.
 type SeatRef struct {
-	Room, SeatID string
+	Room, PeerID string
 }
 
 // SeatState is what Maintain found for one held seat.
 type SeatState struct {
 	Exists  bool   // false: the seat expired or was freed; its holder lost it
 	Moved   bool   // its owner took it back on another instance
-	OtherID string // the other seat's id, or "" when it is gone
+	OtherID string // the other peer's id, or "" when it is gone
 }
 
 // Messages between instances: a kind byte, then the payload.
 const (
 	msgFrame      = 'F' // a frame to send to the client as it is
-	msgPeerJoined = 'J' // payload: the newcomer's seat id
-	msgPeerLeft   = 'L' // payload: the leaver's seat id
+	msgPeerJoined = 'J' // payload: the newcomer's peer id
+	msgPeerLeft   = 'L' // payload: the leaver's peer id
 )

@@ -35,7 +35,7 @@ func serve(t *testing.T) string {
 			return
 		}
 		hub.Start(conn, signaling.JoinRequest{Room: room, Page: turn.Page{Host: "127.0.0.1"},
-			ClientIP: netip.MustParseAddr("127.0.0.1"), Seat: r.URL.Query().Get("seat")})
+			ClientIP: netip.MustParseAddr("127.0.0.1"), SeatToken: r.URL.Query().Get("seat")})
 	}))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -5,13 +5,44 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/fasthttp/websocket"
 
 	"tandem/signaling/wire"
+	"tandem/turn"
 )
+
+// A connection's lifecycle: accepted (Start, enter), seated in the store
+// (seat), greeted and held here (newPeer, announce), served (session; its
+// frames are read.go's), and gone (leave, then serve's cleanup).
+
+// Conn is the part of a gorilla-style WebSocket connection the hub uses.
+// Both fasthttp/websocket (under Fiber) and its net/http flavour satisfy it.
+type Conn interface {
+	NextReader() (messageType int, r io.Reader, err error)
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	SetReadLimit(limit int64)
+	SetPongHandler(h func(appData string) error)
+	NetConn() net.Conn
+	Close() error
+}
+
+// closeGrace is how long to wait for the client's answering close frame.
+const closeGrace = time.Second
+
+// JoinRequest is what a connection asks for.
+type JoinRequest struct {
+	Room      string     // normalised room name
+	Page      turn.Page  // where the client loaded the page from, for TURN URLs
+	ClientIP  netip.Addr // for per-address limits
+	SeatToken string     // seat token from an earlier created/joined, or ""
+}
 
 // refuse answers a connection that cannot be served with an error and a
 // close frame, without seating it.
@@ -85,13 +116,7 @@ func (h *Hub) serve(p *Peer, ok bool, ip netip.Addr) {
 // over a connection limit) and reports false. An admitted connection must
 // call exit.
 func (h *Hub) enter(conn Conn, ip netip.Addr) bool {
-	h.mu.Lock()
-	closed := h.closed
-	if !closed {
-		h.wg.Add(1)
-	}
-	h.mu.Unlock()
-	if closed {
+	if !h.track() {
 		h.refuse(conn, wire.CodeServerShutdown, wire.CloseGoingAway)
 		return false
 	}
@@ -125,31 +150,48 @@ func (h *Hub) session(p *Peer) {
 // seat joins the room, greets the client and makes the peer known here. It
 // returns nil if the connection was refused, and ok false if the peer was
 // seated but cannot be served (it is being stopped, with the reason told).
+//
+// A connection taking its seat back does so holding the room's seats lock
+// (see roomHere.seats), from the store's answer until the peer is held;
+// answers are sent without it.
 func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
-	res, unlockSeats, ok := h.join(conn, req)
-	if !ok {
+	if !h.claimRoom(req.Room) {
+		h.log.Warn("too many rooms", "room", h.label(req.Room))
+		h.refuse(conn, wire.CodeServerBusy, wire.CloseTryAgainLater)
 		return nil, false
 	}
-	p = &Peer{
-		hub:        h,
-		room:       req.Room,
-		seatID:     res.SeatID,
-		otherID:    res.OtherID,
-		conn:       conn,
-		readerDone: make(chan struct{}),
-		closed:     make(chan struct{}),
+	joined := false // the store seated the connection: hold takes the room's claim over
+	defer func() {
+		if !joined { // refused (after the answer), or a panic
+			h.releaseRoom(req.Room)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	if !h.storeReady(ctx) {
+		h.refuse(conn, wire.CodeUnavailable, wire.CloseTryAgainLater)
+		return nil, false
 	}
-	p.startPinging(h.cfg.PingInterval)
-
-	hello := wire.ServerMessage{Type: wire.TypeCreated, Room: req.Room, Peer: res.SeatID, Seat: res.Token,
-		Resumed: res.Resumed, ICEServers: iceServers(h.cfg.ICEServers(res.SeatID, req.Page))}
-	if res.OtherID != "" {
-		hello.Type, hello.Peers = wire.TypeJoined, []string{res.OtherID}
+	var res JoinResult
+	var joinErr, err error
+	take := func() {
+		res, joinErr = h.store.Join(ctx, req.Room, req.SeatToken)
+		if joinErr != nil {
+			return
+		}
+		joined = true
+		p = h.newPeer(conn, req, res)
+		err = h.announce(p, res)
 	}
-	p.send(encode(hello))
-
-	err := h.announce(p, res)
-	unlockSeats()
+	if req.SeatToken != "" { // taking a seat back: not amid its old connection's departure
+		h.withSeats(req.Room, take)
+	} else {
+		take()
+	}
+	if joinErr != nil {
+		h.refuseJoin(conn, req.Room, joinErr)
+		return nil, false
+	}
 	switch {
 	case errors.Is(err, ErrHubClosed):
 		p.send(errorMessage(wire.CodeServerShutdown, refusals[wire.CodeServerShutdown]))
@@ -165,52 +207,51 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 	return p, true
 }
 
-// join takes a seat for the connection in the store, or answers it with why
-// not (full, capacity, store unavailable) and reports false. A connection
-// taking its seat back returns holding the room's seat lock (see
-// roomHere.seats), which the caller unlocks with unlockSeats once the peer
-// is held; answers are sent without it.
-func (h *Hub) join(conn Conn, req JoinRequest) (res JoinResult, unlockSeats func(), ok bool) {
-	if !h.claimRoom(req.Room) {
-		h.log.Warn("too many rooms", "room", h.label(req.Room))
-		h.refuse(conn, wire.CodeServerBusy, wire.CloseTryAgainLater)
-		return JoinResult{}, nil, false
-	}
-	defer func() {
-		if !ok {
-			h.releaseRoom(req.Room)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
-	defer cancel()
+// storeReady reports whether the store can serve a join. While the
+// maintenance loop has found it down, it asks again rather than wait for
+// the loop to notice the store is back.
+func (h *Hub) storeReady(ctx context.Context) bool {
 	if h.storeDown.Load() {
-		// Check again rather than wait for the maintenance loop to notice
-		// the store is back.
 		if err := h.store.Ready(ctx); err != nil {
-			h.refuse(conn, wire.CodeUnavailable, wire.CloseTryAgainLater)
-			return JoinResult{}, nil, false
+			return false
 		}
 		h.storeDown.Store(false)
 	}
-	unlockSeats = func() {}
-	if req.Seat != "" { // taking a seat back: not amid its old connection's departure
-		unlockSeats = h.lockSeats(req.Room)
-	}
-	res, err := h.store.Join(ctx, req.Room, req.Seat)
-	if err != nil {
-		unlockSeats()
-	}
+	return true
+}
+
+// refuseJoin answers a connection the store did not seat with why (full,
+// store unavailable).
+func (h *Hub) refuseJoin(conn Conn, room string, err error) {
 	switch {
 	case errors.Is(err, ErrRoomFull):
-		h.log.Info("room full", "room", h.label(req.Room))
-		h.refuseFull(conn, req.Room)
-		return JoinResult{}, nil, false
-	case err != nil:
-		h.log.Warn("join failed", "room", h.label(req.Room), "err", err)
+		h.log.Info("room full", "room", h.label(room))
+		h.refuseFull(conn, room)
+	default:
+		h.log.Warn("join failed", "room", h.label(room), "err", err)
 		h.refuse(conn, wire.CodeUnavailable, wire.CloseTryAgainLater)
-		return JoinResult{}, nil, false
 	}
-	return res, unlockSeats, true
+}
+
+// newPeer makes the peer of a connection the store seated, starts its
+// pings and queues its greeting.
+func (h *Hub) newPeer(conn Conn, req JoinRequest, res JoinResult) *Peer {
+	p := &Peer{
+		hub:     h,
+		room:    req.Room,
+		peerID:  res.PeerID,
+		otherID: res.OtherID,
+	}
+	p.outbox.init(p, conn)
+	p.startPinging(h.cfg.PingInterval)
+
+	hello := wire.ServerMessage{Type: wire.TypeCreated, Room: req.Room, Peer: res.PeerID, Seat: res.SeatToken,
+		Resumed: res.Resumed, ICEServers: iceServers(h.cfg.ICEServers(res.PeerID, req.Page))}
+	if res.OtherID != "" {
+		hello.Type, hello.Peers = wire.TypeJoined, []string{res.OtherID}
+	}
+	p.send(encode(hello))
+	return p
 }
 
 // announce registers the seated peer here, so that messages find it, and
@@ -224,7 +265,7 @@ func (h *Hub) announce(p *Peer, res JoinResult) error {
 	case err != nil:
 		return err
 	case res.OtherID != "" && !res.Resumed:
-		_, err = h.publish(p.room, res.OtherID, control(msgPeerJoined, res.SeatID))
+		_, err = h.publish(p.room, res.OtherID, control(msgPeerJoined, res.PeerID))
 		return err
 	case res.OtherID == "":
 		// Someone who joined between our Join and hold could not reach us
@@ -240,7 +281,7 @@ func (h *Hub) lookAgain(p *Peer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
 	defer cancel()
 	_, gen := p.partner()
-	states, err := h.store.Maintain(ctx, []SeatRef{{Room: p.room, SeatID: p.seatID}})
+	states, err := h.store.Maintain(ctx, []SeatRef{{Room: p.room, PeerID: p.peerID}})
 	if err != nil {
 		return err
 	}
@@ -263,4 +304,42 @@ func (h *Hub) refuseFull(conn Conn, room string) {
 		}
 	}
 	_ = conn.Close()
+}
+
+// leave takes p out of its seat: at once after a goodbye, the other peer
+// told; after a drop, the seat is held for SeatGrace. A connection whose
+// seat was taken over by a newer one leaves nothing. On shutdown seats are
+// held too, so people can take them back on another instance.
+func (h *Hub) leave(p *Peer, goodbye bool) {
+	closing := h.isClosed()
+	h.withSeats(p.room, func() { h.depart(p, goodbye, closing) })
+}
+
+// depart tells the store p is leaving, unless a newer connection took its
+// seat. The caller holds the room's seats lock.
+func (h *Hub) depart(p *Peer, goodbye, closing bool) {
+	if !h.holds(p) {
+		p.log(slog.LevelInfo, "left: replaced")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout)
+	defer cancel()
+	if !goodbye || closing {
+		if err := h.store.Away(ctx, p.room, p.peerID, h.cfg.SeatGrace); err != nil {
+			p.log(slog.LevelWarn, "could not mark seat away; it will expire", "err", err)
+		}
+		p.log(slog.LevelInfo, "left: away")
+		return
+	}
+	other, err := h.store.Leave(ctx, p.room, p.peerID)
+	if err != nil {
+		p.log(slog.LevelWarn, "could not free seat; it will expire", "err", err)
+		return
+	}
+	if other != "" {
+		if _, err := h.publish(p.room, other, control(msgPeerLeft, p.peerID)); err != nil {
+			p.log(slog.LevelWarn, "could not tell the other peer; its maintenance will", "err", err)
+		}
+	}
+	p.log(slog.LevelInfo, "left")
 }
