@@ -92,12 +92,11 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Use(func(*fiber.Ctx) error { return fiber.ErrNotFound })
 	// A WebSocket outlives its handler, which returns once the client is
 	// seated (see handlers.websocket): until the handler returns, fasthttp
-	// keeps the upgrade's request and context (~3 KB a connection), and
-	// its goroutine keeps the stack that joining grew. So fasthttp must
-	// leave hijacked connections open; the signaling hub closes them. This
-	// needs fasthttp 1.76 or later: before, it gave a hijacked
-	// connection's read buffer back to its pool when the handler returned,
-	// even though the connection still read through it
+	// keeps the upgrade's request and context, and its goroutine keeps the
+	// stack that joining grew. So fasthttp must leave hijacked connections
+	// open; the signaling hub closes them. fasthttp 1.76 or later is
+	// needed: earlier ones gave a hijacked connection's read buffer back to
+	// their pool while the connection still read through it
 	// (TestFrameWithUpgrade).
 	app.Server().KeepHijackedConns = true
 	return app

@@ -36,8 +36,9 @@ func (h *Hub) maintain() {
 			_, gens[i] = p.partner()
 		}
 
-		// A renewal costs Redis ~20 µs a seat; allow five times that, so a
-		// busy machine with many seats still renews within the lease.
+		// A renewal costs Redis time per seat: allow 100 µs a seat, several
+		// times what it takes, so a busy machine with many seats still
+		// renews within the lease.
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.StoreTimeout+time.Duration(len(refs))*100*time.Microsecond)
 		err := h.store.Ready(ctx)
 		if h.storeDown.Swap(err != nil) != (err != nil) {

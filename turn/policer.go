@@ -17,8 +17,7 @@ var monoEpoch = time.Now()
 // policer is a token bucket over bytes: a datagram passes if the bucket
 // holds its size, and is dropped otherwise. It is full at the start. Its
 // arithmetic is exact integers, in byte-nanoseconds, where rate.Limiter
-// costs some 100 ns per datagram in float and time.Time arithmetic; every
-// relayed datagram passes one.
+// does float and time.Time arithmetic; every relayed datagram passes one.
 type policer struct {
 	// Static after construction.
 	rate int64 // bytes per second

@@ -23,8 +23,8 @@ var ErrBadMessage = errors.New("signaling: bad message")
 // Neither is copied. Validation is RFC 7493's (I-JSON): valid UTF-8 and no
 // duplicate names, so no reader can take a relayed message to mean
 // something else than the server did. jsontext (encoding/json/v2 to be)
-// checks a 1 KB signal four to five times faster than json.Valid, which
-// took a fifth of the server's CPU at 40,000 messages/s.
+// validates several times faster than json.Valid, and validation is a large
+// part of what a relayed message costs (docs/performance.md).
 func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 	if !jsontext.Value(frame).IsValid() {
 		return ClientMessage{}, fmt.Errorf("%w: not valid JSON (UTF-8, each name once)", ErrBadMessage)
