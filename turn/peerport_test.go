@@ -234,3 +234,29 @@ func TestICEServersWebPort(t *testing.T) {
 		})
 	}
 }
+
+// TestPermitDatagram: a datagram is looked at by its port only on the
+// server's own address, where it must go to a live relay unless that
+// address was allowed explicitly.
+func TestPermitDatagram(t *testing.T) {
+	self := netip.MustParseAddr("203.0.113.10")
+	closed := newPeerPolicy(self, nil)
+	closed.relays.add(50000)
+	open := newPeerPolicy(self, []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")})
+	for _, tt := range []struct {
+		policy *peerPolicy
+		peer   string
+		want   bool
+	}{
+		{closed, "203.0.113.10:50000", true},
+		{closed, "[::ffff:203.0.113.10]:50000", true},
+		{closed, "203.0.113.10:50001", false},
+		{closed, "203.0.113.10:443", false},
+		{closed, "198.51.100.7:443", true}, // pion permitted the address
+		{open, "203.0.113.10:443", true},
+	} {
+		if got := tt.policy.permitDatagram(netip.MustParseAddrPort(tt.peer)); got != tt.want {
+			t.Errorf("permitDatagram(%s) = %t, want %t", tt.peer, got, tt.want)
+		}
+	}
+}

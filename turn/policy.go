@@ -95,6 +95,13 @@ func (p *peerPolicy) permitPeer(peer netip.AddrPort) bool {
 	return p.permitAddr(ip)
 }
 
+// permitDatagram is permitPeer for a datagram to a peer whose address pion
+// has already permitted (permit): only the server's own address still needs
+// its port looked at. Every relayed datagram passes it.
+func (p *peerPolicy) permitDatagram(peer netip.AddrPort) bool {
+	return peer.Addr().Unmap() != p.self || p.selfAllowed || p.relays.live(peer.Port())
+}
+
 func (p *peerPolicy) allowed(ip netip.Addr) bool {
 	for _, allowed := range p.allow {
 		if allowed.Contains(ip) {

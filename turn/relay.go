@@ -59,7 +59,7 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 
 // guardedConn is a relay socket that
 //   - may send to the server's own address only on the ports of live
-//     relays (peerPolicy.permitPeer): other allocations, never the TURN
+//     relays (peerPolicy.permitDatagram): other allocations, never the TURN
 //     listener, the web server or anything else bound on that address;
 //   - polices its bitrate in each direction, dropping what exceeds it;
 //   - closes itself at the maximum allocation lifetime.
@@ -86,7 +86,7 @@ type guardedConn struct {
 func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ua.IP)
-		if !c.policy.permitPeer(netip.AddrPortFrom(ip, uint16(ua.Port))) {
+		if !c.policy.permitDatagram(netip.AddrPortFrom(ip, uint16(ua.Port))) {
 			c.drops.add(dropPeerPort)
 			return len(p), nil
 		}
