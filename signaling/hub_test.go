@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"github.com/fasthttp/websocket"
 
 	"tandem/signaling/wire"
@@ -70,25 +72,25 @@ func newLoggedTestHub(t *testing.T, b backend, cfg Config, logger *slog.Logger) 
 func TestJoinHandshake(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{})
-		a := dial(t, base+"Team-A")
-		created := a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"Team-A", nil)
+		created := a.MustExpect(wire.TypeCreated)
 		if created.Room != "team-a" || created.Peer == "" {
 			t.Fatalf("created = %+v", created)
 		}
-		b := dial(t, base+"team-a")
-		joined := b.expect(wire.TypeJoined)
+		b := wiretest.Dial(t, base+"team-a", nil)
+		joined := b.MustExpect(wire.TypeJoined)
 		if joined.Room != "team-a" || joined.Peer == created.Peer || len(joined.Peers) != 1 || joined.Peers[0] != created.Peer {
 			t.Fatalf("joined = %+v", joined)
 		}
-		if pj := a.expect(wire.TypePeerJoined); pj.Peer != joined.Peer {
+		if pj := a.MustExpect(wire.TypePeerJoined); pj.Peer != joined.Peer {
 			t.Fatalf("peer-joined = %+v, want peer %s", pj, joined.Peer)
 		}
 
-		c := dial(t, base+"team-a")
-		if full := c.expect(wire.TypeFull); full.Room != "team-a" {
+		c := wiretest.Dial(t, base+"team-a", nil)
+		if full := c.MustExpect(wire.TypeFull); full.Room != "team-a" {
 			t.Fatalf("full = %+v", full)
 		}
-		if code := c.closeCode(); code != wire.CloseNormal {
+		if code := c.MustCloseCode(); code != wire.CloseNormal {
 			t.Fatalf("third joiner closed with %d, want %d", code, wire.CloseNormal)
 		}
 	})
@@ -101,8 +103,8 @@ func TestICEServersOnJoin(t *testing.T) {
 			asked = append(asked, peerID+"@"+page.Host)
 			return []turn.ICEServer{{URLs: []string{"turn:" + page.Host + ":3478"}, Username: "u-" + peerID, Credential: "c"}}
 		}})
-		a := dial(t, base+"ice")
-		m := a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"ice", nil)
+		m := a.MustExpect(wire.TypeCreated)
 		if len(m.ICEServers) != 1 || m.ICEServers[0].Username != "u-"+m.Peer || m.ICEServers[0].URLs[0] != "turn:127.0.0.1:3478" {
 			t.Fatalf("iceServers = %+v", m.ICEServers)
 		}
@@ -115,18 +117,18 @@ func TestRelayStaysInRoom(t *testing.T) {
 		a, b, aID, _ := pair(t, base, "one")
 		c, d, _, _ := pair(t, base, "two")
 
-		a.signal(`{"description":{"type":"offer","sdp":"v=0 <script>"}}`)
-		got := b.expect(wire.TypeSignal)
+		a.MustSignal(`{"description":{"type":"offer","sdp":"v=0 <script>"}}`)
+		got := b.MustExpect(wire.TypeSignal)
 		if got.From != aID || string(got.Data) != `{"description":{"type":"offer","sdp":"v=0 <script>"}}` {
 			t.Fatalf("relayed %+v data %s", got, got.Data)
 		}
 		// The other room hears nothing: its next message is its own relay.
-		c.signal(`{"n":2}`)
-		if got := d.expect(wire.TypeSignal); string(got.Data) != `{"n":2}` {
+		c.MustSignal(`{"n":2}`)
+		if got := d.MustExpect(wire.TypeSignal); string(got.Data) != `{"n":2}` {
 			t.Fatalf("room two got %s", got.Data)
 		}
-		b.signal(`{"n":3}`)
-		if got := a.expect(wire.TypeSignal); string(got.Data) != `{"n":3}` {
+		b.MustSignal(`{"n":3}`)
+		if got := a.MustExpect(wire.TypeSignal); string(got.Data) != `{"n":3}` {
 			t.Fatalf("a got %s", got.Data)
 		}
 	})
@@ -140,8 +142,8 @@ func TestRelayFramesOfEverySize(t *testing.T) {
 		a, b, _, _ := pair(t, base, "sizes")
 		for _, n := range []int{60_000, 10, 4_000, 0, 1_000} {
 			data := `{"p":"` + strings.Repeat("x", n) + `"}`
-			a.signal(`` + data + ``)
-			if got := b.expect(wire.TypeSignal); string(got.Data) != data {
+			a.MustSignal(`` + data + ``)
+			if got := b.MustExpect(wire.TypeSignal); string(got.Data) != data {
 				t.Fatalf("%d bytes sent, %d relayed", len(data), len(got.Data))
 			}
 		}
@@ -164,7 +166,7 @@ func TestRelayBurstsKeepEveryFrame(t *testing.T) {
 		for r := range rooms {
 			a, b, aID, bID := pair(t, base, fmt.Sprintf("burst-%d", r))
 			for _, c := range []struct {
-				from, to *client
+				from, to *wiretest.Client
 				id       string
 			}{{a, b, aID}, {b, a, bID}} {
 				wg.Add(2)
@@ -206,26 +208,26 @@ func TestLeaveAndDrop(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		tests := []struct {
 			name string
-			end  func(c *client)
+			end  func(c *wiretest.Client)
 		}{
-			{"leave message", func(c *client) { c.leave() }},
-			{"close frame", func(c *client) {
+			{"leave message", func(c *wiretest.Client) { c.MustLeave() }},
+			{"close frame", func(c *wiretest.Client) {
 				_ = c.SendClose(wire.CloseNormal, "")
 			}},
-			{"abrupt drop", func(c *client) { c.Close() }},
+			{"abrupt drop", func(c *wiretest.Client) { c.Close() }},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				hub, base := newTestHub(t, be, Config{SeatGrace: 100 * time.Millisecond})
 				a, b, _, bID := pair(t, base, "room")
 				tt.end(b)
-				if left := a.expect(wire.TypePeerLeft); left.Peer != bID {
+				if left := a.MustExpect(wire.TypePeerLeft); left.Peer != bID {
 					t.Fatalf("peer-left = %+v, want %s", left, bID)
 				}
 				// The seat is free again.
-				c := dial(t, base+"room")
-				c.expect(wire.TypeJoined)
-				a.expect(wire.TypePeerJoined)
+				c := wiretest.Dial(t, base+"room", nil)
+				c.MustExpect(wire.TypeJoined)
+				a.MustExpect(wire.TypePeerJoined)
 				if s := stats(t, hub); s.Rooms != 1 || s.Peers != 2 || s.Seats != 2 {
 					t.Fatalf("stats = %+v", s)
 				}
@@ -237,14 +239,14 @@ func TestLeaveAndDrop(t *testing.T) {
 func TestVanishedPeerDetectedByPing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond, SeatGrace: 100 * time.Millisecond})
-		a := dial(t, base+"ping")
-		a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"ping", nil)
+		a.MustExpect(wire.TypeCreated)
 		// b joins but never reads, so it never answers pings: a silent peer.
-		b := dial(t, base+"ping")
+		b := wiretest.Dial(t, base+"ping", nil)
 		_ = b
 		// a keeps reading, which answers pings, so only b times out.
-		a.expect(wire.TypePeerJoined)
-		a.expect(wire.TypePeerLeft)
+		a.MustExpect(wire.TypePeerJoined)
+		a.MustExpect(wire.TypePeerLeft)
 	})
 }
 
@@ -264,35 +266,34 @@ func TestBadInput(t *testing.T) {
 			{"signal while alone", `{"type":"signal","data":{}}`, wire.CodeNoPeer},
 		}
 		_, base := newTestHub(t, be, Config{})
-		a := dial(t, base+"bad")
-		a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"bad", nil)
+		a.MustExpect(wire.TypeCreated)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				a.t = t
-				a.sendRaw(tt.frame)
-				m := a.expect(wire.TypeError)
+				a := a.For(t)
+				a.MustSendRaw(tt.frame)
+				m := a.MustExpect(wire.TypeError)
 				if m.Code != tt.code || m.Message == "" {
 					t.Fatalf("error = %+v, want code %q with a message", m, tt.code)
 				}
 			})
 		}
 		// Still served after all that.
-		a.t = t
-		b := dial(t, base+"bad")
-		b.expect(wire.TypeJoined)
-		a.expect(wire.TypePeerJoined)
+		b := wiretest.Dial(t, base+"bad", nil)
+		b.MustExpect(wire.TypeJoined)
+		a.MustExpect(wire.TypePeerJoined)
 	})
 }
 
 func TestBinaryFrameRefused(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{})
-		a := dial(t, base+"bin")
-		a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"bin", nil)
+		a.MustExpect(wire.TypeCreated)
 		if err := a.SendBinary([]byte{1, 2, 3}); err != nil {
 			t.Fatal(err)
 		}
-		if m := a.expect(wire.TypeError); m.Code != wire.CodeBadMessage {
+		if m := a.MustExpect(wire.TypeError); m.Code != wire.CodeBadMessage {
 			t.Fatalf("got %+v", m)
 		}
 	})
@@ -304,16 +305,16 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 		a, b, _, _ := pair(t, base, "big")
 		big := json.RawMessage(`{"x":"` + strings.Repeat("a", 70<<10) + `"}`)
 		go func() { _ = b.Signal(big) }()
-		if code := b.closeCode(); code != wire.CloseMessageTooBig {
+		if code := b.MustCloseCode(); code != wire.CloseMessageTooBig {
 			t.Fatalf("close code %d, want %d", code, wire.CloseMessageTooBig)
 		}
-		a.expect(wire.TypePeerLeft)
+		a.MustExpect(wire.TypePeerLeft)
 		// The other peer's connection still works.
-		c := dial(t, base+"big")
-		c.expect(wire.TypeJoined)
-		a.expect(wire.TypePeerJoined)
-		c.signal(`{"ok":true}`)
-		if m := a.expect(wire.TypeSignal); string(m.Data) != `{"ok":true}` {
+		c := wiretest.Dial(t, base+"big", nil)
+		c.MustExpect(wire.TypeJoined)
+		a.MustExpect(wire.TypePeerJoined)
+		c.MustSignal(`{"ok":true}`)
+		if m := a.MustExpect(wire.TypeSignal); string(m.Data) != `{"ok":true}` {
 			t.Fatalf("got %s", m.Data)
 		}
 	})
@@ -369,11 +370,11 @@ func TestCloseTellsPeers(t *testing.T) {
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { done <- hub.Close(ctx) }()
-		for _, c := range []*client{a, b} {
-			if m := c.expect(wire.TypeError); m.Code != wire.CodeServerShutdown {
+		for _, c := range []*wiretest.Client{a, b} {
+			if m := c.MustExpect(wire.TypeError); m.Code != wire.CodeServerShutdown {
 				t.Fatalf("got %+v, want server-shutdown", m)
 			}
-			if code := c.closeCode(); code != wire.CloseGoingAway {
+			if code := c.MustCloseCode(); code != wire.CloseGoingAway {
 				t.Fatalf("close code %d, want %d", code, wire.CloseGoingAway)
 			}
 		}
@@ -381,8 +382,8 @@ func TestCloseTellsPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Late comers are refused, not seated.
-		c := dial(t, base+"bye")
-		if m := c.expect(wire.TypeError); m.Code != wire.CodeServerShutdown {
+		c := wiretest.Dial(t, base+"bye", nil)
+		if m := c.MustExpect(wire.TypeError); m.Code != wire.CodeServerShutdown {
 			t.Fatalf("got %+v", m)
 		}
 	})
@@ -403,21 +404,21 @@ func stats(t *testing.T, hub *Hub) Stats {
 func TestPing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{})
-		a := dial(t, base+"ping")
-		a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"ping", nil)
+		a.MustExpect(wire.TypeCreated)
 		if err := a.Ping(); err != nil {
 			t.Fatal(err)
 		}
-		a.expect(wire.TypePong)
-		b := dial(t, base+"ping")
-		b.expect(wire.TypeJoined)
-		a.expect(wire.TypePeerJoined)
+		a.MustExpect(wire.TypePong)
+		b := wiretest.Dial(t, base+"ping", nil)
+		b.MustExpect(wire.TypeJoined)
+		a.MustExpect(wire.TypePeerJoined)
 		if err := b.Ping(); err != nil {
 			t.Fatal(err)
 		}
-		b.expect(wire.TypePong)
-		b.signal(`{"after":"ping"}`)
-		if m := a.expect(wire.TypeSignal); string(m.Data) != `{"after":"ping"}` {
+		b.MustExpect(wire.TypePong)
+		b.MustSignal(`{"after":"ping"}`)
+		if m := a.MustExpect(wire.TypeSignal); string(m.Data) != `{"after":"ping"}` {
 			t.Fatalf("a got %s after b's ping, want b's signal and nothing else", m.Data)
 		}
 	})

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"tandem/signaling/wire"
 )
 
@@ -26,16 +28,16 @@ func TestMessageRateLimit(t *testing.T) {
 		// a gets rate-limited then a 1008 close; b keeps its seat and hears
 		// peer-left right away.
 		for {
-			m := a.next()
+			m := a.MustNext()
 			if m.Type == wire.TypeError && m.Code == wire.CodeRateLimited {
 				break
 			}
 		}
-		if code := a.closeCode(); code != wire.ClosePolicyViolation {
+		if code := a.MustCloseCode(); code != wire.ClosePolicyViolation {
 			t.Fatalf("close code %d, want 1008", code)
 		}
 		for {
-			m := b.next()
+			m := b.MustNext()
 			if m.Type == wire.TypePeerLeft {
 				break
 			}
@@ -63,15 +65,15 @@ func TestConnectionLimits(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				_, base := newTestHub(t, be, tt.cfg)
 				for i := range tt.allowed {
-					c := dial(t, base+"limit-"+string(rune('a'+i)))
-					c.expect(wire.TypeCreated)
+					c := wiretest.Dial(t, base+"limit-"+string(rune('a'+i)), nil)
+					c.MustExpect(wire.TypeCreated)
 				}
-				c := dial(t, base+"limit-last")
-				m := c.expect(wire.TypeError)
+				c := wiretest.Dial(t, base+"limit-last", nil)
+				m := c.MustExpect(wire.TypeError)
 				if m.Code != tt.wantCode || m.Message == "" {
 					t.Fatalf("got %+v, want %s", m, tt.wantCode)
 				}
-				if code := c.closeCode(); code != wire.CloseTryAgainLater {
+				if code := c.MustCloseCode(); code != wire.CloseTryAgainLater {
 					t.Fatalf("close code %d, want 1013", code)
 				}
 			})
@@ -85,13 +87,13 @@ func TestRoomLimitUnderConcurrentJoins(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		const maxRooms, dials = 3, 24
 		_, base := newTestHub(t, be, Config{MaxRooms: maxRooms})
-		clients := make([]*client, dials)
+		clients := make([]*wiretest.Client, dials)
 		for i := range clients {
-			clients[i] = dial(t, base+"burst-"+strconv.Itoa(i))
+			clients[i] = wiretest.Dial(t, base+"burst-"+strconv.Itoa(i), nil)
 		}
 		created := 0
 		for _, c := range clients {
-			switch m := c.next(); {
+			switch m := c.MustNext(); {
 			case m.Type == wire.TypeCreated:
 				created++
 			case m.Type == wire.TypeError && m.Code == wire.CodeServerBusy:
@@ -108,14 +110,14 @@ func TestRoomLimitUnderConcurrentJoins(t *testing.T) {
 func TestConnectionLimitFreesOnClose(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{MaxConnsPerIP: 1})
-		a := dial(t, base+"one")
-		a.expect(wire.TypeCreated)
-		a.leave()
-		a.closeCode()
+		a := wiretest.Dial(t, base+"one", nil)
+		a.MustExpect(wire.TypeCreated)
+		a.MustLeave()
+		a.MustCloseCode()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			c := dial(t, base+"two")
-			if m := c.next(); m.Type == wire.TypeCreated {
+			c := wiretest.Dial(t, base+"two", nil)
+			if m := c.MustNext(); m.Type == wire.TypeCreated {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -146,10 +148,10 @@ func TestLogsHideRoomNames(t *testing.T) {
 		for _, logRooms := range []bool{false, true} {
 			var logs syncBuffer
 			_, base := newLoggedTestHub(t, be, Config{LogRooms: logRooms}, slog.New(slog.NewTextHandler(&logs, nil)))
-			c := dial(t, base+"secret-room")
-			c.expect(wire.TypeCreated)
-			c.leave()
-			c.closeCode()
+			c := wiretest.Dial(t, base+"secret-room", nil)
+			c.MustExpect(wire.TypeCreated)
+			c.MustLeave()
+			c.MustCloseCode()
 			time.Sleep(50 * time.Millisecond) // let "left" be logged
 			if got := strings.Contains(logs.String(), "secret-room"); got != logRooms {
 				t.Errorf("LogRooms=%v: room name in logs = %v:\n%s", logRooms, got, logs.String())

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"tandem/signaling/wire"
 )
 
@@ -43,23 +45,23 @@ func TestResumeAmidDeparture(t *testing.T) {
 		// on a loaded machine, and short enough to wait out.
 		const grace = 1500 * time.Millisecond
 		_, base := newTestHub(t, gated, Config{SeatGrace: grace, MaintainInterval: 100 * time.Millisecond})
-		a := dial(t, base+"resume-race")
-		a.expect(wire.TypeCreated)
-		b := dial(t, base+"resume-race")
-		joined := b.expect(wire.TypeJoined)
-		a.expect(wire.TypePeerJoined)
+		a := wiretest.Dial(t, base+"resume-race", nil)
+		a.MustExpect(wire.TypeCreated)
+		b := wiretest.Dial(t, base+"resume-race", nil)
+		joined := b.MustExpect(wire.TypeJoined)
+		a.MustExpect(wire.TypePeerJoined)
 
 		_ = b.Close() // b's network drops
 		<-st.entered  // the departure is on its way to the store
-		b2 := dial(t, base+"resume-race?seat="+joined.Seat)
+		b2 := wiretest.Dial(t, base+"resume-race?seat="+joined.Seat, nil)
 		time.AfterFunc(100*time.Millisecond, func() { close(st.release) }) // and gets there after b2 asked
-		if m := b2.expect(wire.TypeJoined); !m.Resumed {
+		if m := b2.MustExpect(wire.TypeJoined); !m.Resumed {
 			t.Fatalf("b2 did not take the seat back: %+v", m)
 		}
 
 		time.Sleep(grace + 500*time.Millisecond) // past the grace, and several maintenance rounds
-		a.signal(`{"x":1}`)
-		if m := b2.expect(wire.TypeSignal); string(m.Data) != `{"x":1}` {
+		a.MustSignal(`{"x":1}`)
+		if m := b2.MustExpect(wire.TypeSignal); string(m.Data) != `{"x":1}` {
 			t.Errorf("b2 got %+v, want the signal", m)
 		}
 		if m, err := a.Next(300 * time.Millisecond); err == nil {

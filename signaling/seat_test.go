@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"tandem/signaling/wire"
 )
 
@@ -19,61 +21,61 @@ func TestSeatResume(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		_, base := newTestHub(t, be, Config{SeatGrace: 5 * time.Second})
 
-		a := dial(t, base+"seat")
-		created := a.expect(wire.TypeCreated)
+		a := wiretest.Dial(t, base+"seat", nil)
+		created := a.MustExpect(wire.TypeCreated)
 		if len(created.Seat) < 32 {
 			t.Fatalf("seat token %q is too short to be unguessable", created.Seat)
 		}
-		b := dial(t, base+"seat")
-		joined := b.expect(wire.TypeJoined)
-		a.expect(wire.TypePeerJoined)
+		b := wiretest.Dial(t, base+"seat", nil)
+		joined := b.MustExpect(wire.TypeJoined)
+		a.MustExpect(wire.TypePeerJoined)
 
 		t.Run("stranger without token is full", func(t *testing.T) {
-			c := dial(t, base+"seat")
-			c.expect(wire.TypeFull)
+			c := wiretest.Dial(t, base+"seat", nil)
+			c.MustExpect(wire.TypeFull)
 		})
 		t.Run("stranger with a wrong token is full", func(t *testing.T) {
 			wrong := []byte(created.Seat)
 			wrong[len(wrong)-1] ^= 1 // another hex digit, never the same
-			c := dial(t, base+"seat?seat="+string(wrong))
-			c.expect(wire.TypeFull)
+			c := wiretest.Dial(t, base+"seat?seat="+string(wrong), nil)
+			c.MustExpect(wire.TypeFull)
 		})
 		t.Run("a token works only in its own room", func(t *testing.T) {
-			c := dial(t, base+"elsewhere?seat="+joined.Seat)
-			if m := c.expect(wire.TypeCreated); m.Resumed || m.Peer == joined.Peer {
+			c := wiretest.Dial(t, base+"elsewhere?seat="+joined.Seat, nil)
+			if m := c.MustExpect(wire.TypeCreated); m.Resumed || m.Peer == joined.Peer {
 				t.Fatalf("token leaked into another room: %+v", m)
 			}
 		})
 
 		// b's network dies, but the server has not noticed yet: b comes back
 		// with its token and is not told full by its own ghost.
-		b2 := dial(t, base+"seat?seat="+joined.Seat)
-		back := b2.expect(wire.TypeJoined)
+		b2 := wiretest.Dial(t, base+"seat?seat="+joined.Seat, nil)
+		back := b2.MustExpect(wire.TypeJoined)
 		if !back.Resumed || back.Peer != joined.Peer || back.Seat != joined.Seat || back.Peers[0] != created.Peer {
 			t.Fatalf("resume = %+v, want the same seat back", back)
 		}
-		if code := b.closeCode(); code != wire.CloseReplaced {
+		if code := b.MustCloseCode(); code != wire.CloseReplaced {
 			t.Fatalf("ghost connection closed with %d, want %d", code, wire.CloseReplaced)
 		}
 		// a was not told anything: the next thing it hears is b2's signal.
-		b2.signal(`{"after":"resume"}`)
-		if m := a.expect(wire.TypeSignal); m.From != joined.Peer || string(m.Data) != `{"after":"resume"}` {
+		b2.MustSignal(`{"after":"resume"}`)
+		if m := a.MustExpect(wire.TypeSignal); m.From != joined.Peer || string(m.Data) != `{"after":"resume"}` {
 			t.Fatalf("a got %+v", m)
 		}
 
 		// Now a drops abruptly and comes back within the grace period.
 		a.Close()
 		time.Sleep(50 * time.Millisecond) // let the server see the drop
-		b2.signal(`{}`)
-		if m := b2.expect(wire.TypeError); m.Code != wire.CodeNoPeer {
+		b2.MustSignal(`{}`)
+		if m := b2.MustExpect(wire.TypeError); m.Code != wire.CodeNoPeer {
 			t.Fatalf("signal to an away peer: %+v, want no-peer", m)
 		}
-		a2 := dial(t, base+"seat?seat="+created.Seat)
-		if m := a2.expect(wire.TypeJoined); !m.Resumed || m.Peer != created.Peer {
+		a2 := wiretest.Dial(t, base+"seat?seat="+created.Seat, nil)
+		if m := a2.MustExpect(wire.TypeJoined); !m.Resumed || m.Peer != created.Peer {
 			t.Fatalf("a's resume = %+v", m)
 		}
-		a2.signal(`{"a":"back"}`)
-		if m := b2.expect(wire.TypeSignal); string(m.Data) != `{"a":"back"}` {
+		a2.MustSignal(`{"a":"back"}`)
+		if m := b2.MustExpect(wire.TypeSignal); string(m.Data) != `{"a":"back"}` {
 			t.Fatalf("b2 got %+v", m)
 		}
 	})
@@ -85,7 +87,7 @@ func TestSeatExpiresAfterGrace(t *testing.T) {
 		a, b, _, bID := pair(t, base, "grace")
 		b.Close()
 		start := time.Now()
-		if m := a.expect(wire.TypePeerLeft); m.Peer != bID {
+		if m := a.MustExpect(wire.TypePeerLeft); m.Peer != bID {
 			t.Fatalf("got %+v", m)
 		}
 		if waited := time.Since(start); waited < 90*time.Millisecond { // Redis leases are whole milliseconds
@@ -95,8 +97,8 @@ func TestSeatExpiresAfterGrace(t *testing.T) {
 			t.Fatalf("stats %+v", s)
 		}
 		// The seat is free for someone new.
-		c := dial(t, base+"grace")
-		c.expect(wire.TypeJoined)
+		c := wiretest.Dial(t, base+"grace", nil)
+		c.MustExpect(wire.TypeJoined)
 	})
 }
 
@@ -104,10 +106,10 @@ func TestGoodbyeFreesSeatAtOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
 		tests := []struct {
 			name string
-			bye  func(c *client)
+			bye  func(c *wiretest.Client)
 		}{
-			{"leave", func(c *client) { c.leave() }},
-			{"close 1001", func(c *client) {
+			{"leave", func(c *wiretest.Client) { c.MustLeave() }},
+			{"close 1001", func(c *wiretest.Client) {
 				_ = c.SendClose(wire.CloseGoingAway, "")
 			}},
 		}
@@ -116,7 +118,7 @@ func TestGoodbyeFreesSeatAtOnce(t *testing.T) {
 				_, base := newTestHub(t, be, Config{SeatGrace: time.Hour})
 				a, b, _, _ := pair(t, base, "bye")
 				tt.bye(b)
-				a.expect(wire.TypePeerLeft) // would time out if the seat were held for the hour
+				a.MustExpect(wire.TypePeerLeft) // would time out if the seat were held for the hour
 			})
 		}
 	})
@@ -278,28 +280,28 @@ func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
 	type world struct {
 		t     *testing.T
 		base  string
-		a, b  *client
+		a, b  *wiretest.Client
 		newID string // b's seat
 	}
 	join := func(w *world) {
-		w.b = dial(w.t, w.base+"late")
-		w.newID = w.b.expect(wire.TypeJoined).Peer
-		w.a.expect(wire.TypePeerJoined)
+		w.b = wiretest.Dial(w.t, w.base+"late", nil)
+		w.newID = w.b.MustExpect(wire.TypeJoined).Peer
+		w.a.MustExpect(wire.TypePeerJoined)
 	}
 	leave := func(w *world) {
-		w.b.leave()
-		w.a.expect(wire.TypePeerLeft)
+		w.b.MustLeave()
+		w.a.MustExpect(wire.TypePeerLeft)
 	}
 	aHearsSignal := func(w *world) {
-		w.b.signal(`{"n":1}`)
-		if m := w.a.next(); m.Type != wire.TypeSignal {
+		w.b.MustSignal(`{"n":1}`)
+		if m := w.a.MustNext(); m.Type != wire.TypeSignal {
 			w.t.Fatalf("a heard %+v, want b's signal: a stale answer undid b's join", m)
 		}
 	}
 	aHearsNewcomer := func(w *world) {
-		c := dial(w.t, w.base+"late")
-		joined := c.expect(wire.TypeJoined)
-		if m := w.a.next(); m.Type != wire.TypePeerJoined || m.Peer != joined.Peer {
+		c := wiretest.Dial(w.t, w.base+"late", nil)
+		joined := c.MustExpect(wire.TypeJoined)
+		if m := w.a.MustNext(); m.Type != wire.TypePeerJoined || m.Peer != joined.Peer {
 			w.t.Fatalf("a heard %+v, want peer-joined %s: a stale answer brought back %s", m, joined.Peer, w.newID)
 		}
 	}
@@ -337,12 +339,12 @@ func TestMaintenanceAnswerOlderThanNews(t *testing.T) {
 					}
 				}
 
-				w := &world{t: t, base: base, a: dial(t, base+"late")}
-				w.a.expect(wire.TypeCreated)
+				w := &world{t: t, base: base, a: wiretest.Dial(t, base+"late", nil)}
+				w.a.MustExpect(wire.TypeCreated)
 				// Its reader answers only once the join, and the store
 				// call that ends it, are over: the next call is the loop's.
-				w.a.signal(`{}`)
-				w.a.expect(wire.TypeError)
+				w.a.MustSignal(`{}`)
+				w.a.MustExpect(wire.TypeError)
 				if tt.paired {
 					join(w)
 				}

@@ -17,8 +17,8 @@ func TestSignalToStoppingPeerIsRefused(t *testing.T) {
 	b := hub.local[bID]
 	hub.mu.Unlock()
 	b.stop(wire.ClosePolicyViolation, "too slow")
-	a.signal(`{"answer":"important"}`)
-	if m := a.expect(wire.TypeError); m.Code != wire.CodeNoPeer { // before b's seat is given up
+	a.MustSignal(`{"answer":"important"}`)
+	if m := a.MustExpect(wire.TypeError); m.Code != wire.CodeNoPeer { // before b's seat is given up
 		t.Fatalf("a got %+v, want error %s", m, wire.CodeNoPeer)
 	}
 }
