@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tandem/bench"
+	"tandem/e2e/harness"
 )
 
 // startBenchServer runs tandem in-process with the flags `tandem bench`
@@ -110,7 +111,7 @@ func TestBenchCallSmoke(t *testing.T) {
 // TestBenchCallChromiumSmoke times one call between two headless Chromium
 // tabs on the real call page, so that the bench follows the page's lobby.
 func TestBenchCallChromiumSmoke(t *testing.T) {
-	execPath := findChromium(t)
+	execPath := harness.NeedChromium(t)
 	srv := startBenchServer(t)
 	res, err := bench.RunCall(context.Background(), bench.CallConfig{
 		URL: srv.URL, Peer: "chromium", Chromium: execPath, Runs: 1, RunTimeout: 20 * time.Second, Timeout: time.Minute,
@@ -147,7 +148,7 @@ func TestPprofFlag(t *testing.T) {
 			t.Errorf("-pprof %s: err %v, want ok %v", addr, err, ok)
 		}
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(harness.FreePort(t))
 	stop, err := servePprof(addr, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -12,36 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"tandem/signaling/wire/wiretest"
+
+	"tandem/e2e/harness"
 	"tandem/signaling/wire"
 )
-
-// noRedirect is an HTTP client that shows redirects instead of following.
-var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-func get(t *testing.T, url string) (*http.Response, string) {
-	t.Helper()
-	resp, err := noRedirect.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
-}
-
-func postForm(t *testing.T, u string, form url.Values) (*http.Response, string) {
-	t.Helper()
-	resp, err := noRedirect.PostForm(u, form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
 
 func TestPages(t *testing.T) {
 	srv := startServer(t)
@@ -66,7 +41,7 @@ func TestPages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := get(t, srv.URL+tt.path)
+			resp, body := harness.Get(t, srv.URL+tt.path)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
 			}
@@ -100,7 +75,7 @@ func TestRoomForm(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := postForm(t, srv.URL+"/rooms", tt.form)
+			resp, body := harness.PostForm(t, srv.URL+"/rooms", tt.form)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
@@ -131,7 +106,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	responses := map[string]*http.Response{"refused upgrade": refused("https://evil.example")}
 	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a"} {
-		responses[path], _ = get(t, srv.URL+path)
+		responses[path], _ = harness.Get(t, srv.URL+path)
 	}
 	for path, resp := range responses {
 		csp := resp.Header.Get("Content-Security-Policy")
@@ -156,7 +131,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 	// A 101 carries none of them: fasthttp would keep them as long as the
 	// connection lasts.
-	conn := dialWS(t, srv, "team-a", "")
+	conn := wiretest.Dial(t, srv.wsURL("team-a"), nil)
 	conn.Close()
 	if csp := conn.UpgradeHeader().Get("Content-Security-Policy"); csp != "" {
 		t.Errorf("101 carries a CSP: %q", csp)
@@ -165,7 +140,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 func TestAssetsAreHashedAndCached(t *testing.T) {
 	srv := startServer(t)
-	_, page := get(t, srv.URL+"/r/team-a")
+	_, page := harness.Get(t, srv.URL+"/r/team-a")
 	urls := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
 	preloads := regexp.MustCompile(`<link rel="modulepreload" href="(/assets/[^"]+\.js)"`).FindAllStringSubmatch(page, -1)
 	if len(preloads) < 5 || len(urls) != 3+len(preloads) {
@@ -189,7 +164,7 @@ func TestAssetsAreHashedAndCached(t *testing.T) {
 			t.Errorf("%s: Content-Encoding %q, want gzip", m[1], ce)
 		}
 	}
-	if resp, _ := get(t, srv.URL+"/assets/call.0000000000.js"); resp.StatusCode != 404 {
+	if resp, _ := harness.Get(t, srv.URL+"/assets/call.0000000000.js"); resp.StatusCode != 404 {
 		t.Errorf("unknown asset: status %d", resp.StatusCode)
 	}
 }
@@ -228,7 +203,7 @@ func TestWebSocketUpgradeChecks(t *testing.T) {
 		})
 	}
 	// A plain GET is told to upgrade.
-	if resp, _ := get(t, srv.URL+"/ws/room"); resp.StatusCode != http.StatusUpgradeRequired {
+	if resp, _ := harness.Get(t, srv.URL+"/ws/room"); resp.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("plain GET: status %d, want 426", resp.StatusCode)
 	}
 }
@@ -265,24 +240,24 @@ func TestFrameWithUpgrade(t *testing.T) {
 	}
 	// A masked text frame; the mask key 0 leaves the payload as it is.
 	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
-	conn := dialURL(t, srv.wsURL("early-frame"), &wire.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn := wiretest.Dial(t, srv.wsURL("early-frame"), &wire.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		return &earlyConn{Conn: c, early: frame}, nil
 	}})
-	conn.expect(wire.TypeCreated)
+	conn.MustExpect(wire.TypeCreated)
 	noPeer := func() {
 		t.Helper()
-		if m := conn.expect(wire.TypeError); m.Code != wire.CodeNoPeer {
+		if m := conn.MustExpect(wire.TypeError); m.Code != wire.CodeNoPeer {
 			t.Fatalf("signal answered %+v, want no-peer", m)
 		}
 	}
 	noPeer() // the early signal's
 
 	for i := range 3 {
-		if resp, _ := get(t, srv.URL+"/healthz"); resp.StatusCode != http.StatusOK {
+		if resp, _ := harness.Get(t, srv.URL+"/healthz"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("healthz: %d", resp.StatusCode)
 		}
 		if err := conn.SendRaw(payload); err != nil {
@@ -300,4 +275,106 @@ func TestAllowedOrigins(t *testing.T) {
 		t.Fatalf("allowed origin refused: %v", err)
 	}
 	conn.Close()
+}
+
+// pageWeightBudget is what the call page's own JavaScript and CSS may weigh,
+// uncompressed.
+const pageWeightBudget = 60_000
+
+// TestCallPageWeight fails when the call page's own JavaScript and CSS
+// outgrow the budget. They are served compressed and cached for good, but
+// a phone on a slow network still has to parse them.
+func TestCallPageWeight(t *testing.T) {
+	srv := startServer(t)
+	_, page := harness.Get(t, srv.URL+"/r/weight")
+	var queue []string
+	for _, m := range regexp.MustCompile(`(?:src|href|data-messages)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1) {
+		queue = append(queue, m[1])
+	}
+	// Modules bring the modules they import.
+	imports := regexp.MustCompile(`\b(?:from|import)\s*["'](/assets/[^"']+\.js)["']`)
+	seen := map[string]bool{}
+	total, scripts := 0, 0
+	for len(queue) > 0 {
+		url := queue[0]
+		queue = queue[1:]
+		if seen[url] {
+			continue
+		}
+		seen[url] = true
+		req, _ := http.NewRequest("GET", srv.URL+url, nil)
+		req.Header.Set("Accept-Encoding", "identity")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", url, resp.Status)
+		}
+		if strings.HasSuffix(url, ".js") {
+			scripts++
+			for _, m := range imports.FindAllSubmatch(body, -1) {
+				queue = append(queue, string(m[1]))
+			}
+		}
+		if strings.HasSuffix(url, ".js") || strings.HasSuffix(url, ".css") {
+			total += len(body)
+		}
+		t.Logf("%s: %d bytes", url, len(body))
+	}
+	t.Logf("JavaScript and CSS: %d bytes of %d, %d scripts", total, pageWeightBudget, scripts)
+	if scripts < 2 {
+		t.Errorf("found %d scripts; the call page's modules should all be counted", scripts)
+	}
+	if total == 0 || total > pageWeightBudget {
+		t.Errorf("the call page's JavaScript and CSS weigh %d bytes, budget %d", total, pageWeightBudget)
+	}
+}
+
+// TestPageLanguage: the language comes from ?lang= (then a cookie), the
+// cookie, or Accept-Language, in that order.
+func TestPageLanguage(t *testing.T) {
+	srv := startServer(t)
+	tests := []struct {
+		name, query, cookie, acceptLanguage string
+		wantLang, wantText                  string
+	}{
+		{"no preference", "", "", "", "en", "Video calls for two"},
+		{"English", "", "", "en-US,en;q=0.9", "en", "Video calls for two"},
+		{"Chinese", "", "", "zh-CN,zh;q=0.9,en;q=0.8", "zh-CN", "两个人的视频通话"},
+		{"Chinese second", "", "", "fr,zh;q=0.5", "zh-CN", "两个人的视频通话"},
+		{"unsupported", "", "", "fr,de", "en", "Video calls for two"},
+		{"cookie beats header", "", "en", "zh-CN", "en", "Video calls for two"},
+		{"query beats cookie", "?lang=zh-CN", "en", "", "zh-CN", "两个人的视频通话"},
+		{"unknown query", "?lang=xx", "", "zh", "zh-CN", "两个人的视频通话"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/"+tt.query, nil)
+			if tt.acceptLanguage != "" {
+				req.Header.Set("Accept-Language", tt.acceptLanguage)
+			}
+			if tt.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: "lang", Value: tt.cookie})
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), `<html lang="`+tt.wantLang+`">`) || !strings.Contains(string(body), tt.wantText) {
+				t.Errorf("want lang %q with %q in:\n%s", tt.wantLang, tt.wantText, body)
+			}
+			setCookie := resp.Header.Get("Set-Cookie")
+			if remembers := strings.HasPrefix(setCookie, "lang="+tt.wantLang+";"); remembers != strings.HasPrefix(tt.query, "?lang=zh") {
+				t.Errorf("Set-Cookie %q after query %q", setCookie, tt.query)
+			}
+		})
+	}
 }

@@ -144,7 +144,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopPprof()
 	}
 
-	logger.Info("HTTP listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "turn_on_web_port", true)
+	// Tests started as a process read their ports from this line (package
+	// e2e/harness); keep its message and keys.
+	logger.Info("listening", "http", ln.Addr().String(), "tls", tlsCfg != nil,
+		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort())
 	if ready != nil {
 		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort()})
 	}

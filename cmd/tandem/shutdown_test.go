@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"tandem/signaling/wire"
 )
 
@@ -27,18 +29,18 @@ func TestGracefulShutdown(t *testing.T) {
 	srv := testServer{URL: "http://" + l.HTTP.String(), TURNPort: l.TURN}
 
 	// Two people in a call: each is seated before the next dials.
-	var conns []*wsClient
+	var conns []*wiretest.Client
 	for _, want := range []string{wire.TypeCreated, wire.TypeJoined} {
-		c := dialWS(t, srv, "bye", "")
+		c := wiretest.Dial(t, srv.wsURL("bye"), nil)
 		conns = append(conns, c)
-		c.expect(want)
+		c.MustExpect(want)
 	}
-	conns[0].expect(wire.TypePeerJoined)
+	conns[0].MustExpect(wire.TypePeerJoined)
 
 	start := time.Now()
 	cancel()
 	for i, c := range conns {
-		if m := c.expect(wire.TypeError); m.Code != wire.CodeServerShutdown {
+		if m := c.MustExpect(wire.TypeError); m.Code != wire.CodeServerShutdown {
 			t.Fatalf("peer %d got %+v, want error server-shutdown", i, m)
 		}
 		if m, err := c.Next(5 * time.Second); !errors.Is(err, wire.ErrClosed) || c.CloseCode() != wire.CloseGoingAway {

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"tandem/signaling/wire/wiretest"
+
+	"tandem/e2e/harness"
+
 	"github.com/pion/turn/v5"
 
 	"tandem/bench/selfsigned"
@@ -36,8 +40,8 @@ func TestTLS(t *testing.T) {
 			t.Fatal("plain HTTP answered on the TLS port")
 		}
 	}
-	dialURL(t, "wss://"+srv.addr()+"/ws/secure-room", &wire.DialOptions{TLS: &tls.Config{InsecureSkipVerify: true}}).
-		expect(wire.TypeCreated)
+	wiretest.Dial(t, "wss://"+srv.addr()+"/ws/secure-room", &wire.DialOptions{TLS: &tls.Config{InsecureSkipVerify: true}}).
+		MustExpect(wire.TypeCreated)
 }
 
 // TestTURNOnWebPort: the web port carries TURN as well, over TLS when the
@@ -63,7 +67,7 @@ func TestTURNOnWebPort(t *testing.T) {
 			if tt.scheme == "turns" {
 				wsURL = strings.Replace(wsURL, "ws://", "wss://", 1)
 			}
-			hello := dialURL(t, wsURL, &wire.DialOptions{TLS: &tls.Config{RootCAs: cert.Pool}}).next()
+			hello := wiretest.Dial(t, wsURL, &wire.DialOptions{TLS: &tls.Config{RootCAs: cert.Pool}}).MustNext()
 			var urls []string
 			var user, pass string
 			for _, s := range hello.ICEServers {
@@ -102,7 +106,7 @@ func TestTURNOnWebPort(t *testing.T) {
 						}
 						conn = tc
 					}
-					if err := allocateOver(conn, addr, user, pass); err != nil {
+					if err := harness.Allocate(turn.NewSTUNConn(conn), addr, user, pass); err != nil {
 						t.Errorf("allocate through %s (ALPN %v): %v", addr, alpn, err)
 					}
 				}
@@ -123,26 +127,6 @@ func TestTURNOnWebPort(t *testing.T) {
 			}
 		})
 	}
-}
-
-// allocateOver makes one TURN allocation over a TCP or TLS connection.
-func allocateOver(conn net.Conn, addr, username, password string) error {
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
-		Username: username, Password: password, Realm: "tandem",
-	})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		return err
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		return err
-	}
-	return relay.Close()
 }
 
 // selfSignedCert writes a certificate for 127.0.0.1 and its key as PEM.

@@ -2,17 +2,15 @@ package connectivity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"tandem/e2e/bidi"
+	"tandem/e2e/harness"
 	"tandem/e2e/netlab"
 )
 
@@ -35,7 +33,7 @@ func (c browserCell) String() string {
 // browserCellResult is what a browser cell did.
 type browserCellResult struct {
 	browserCell
-	pairs   [2]pagePair
+	pairs   [2]harness.CandidatePair
 	elapsed time.Duration // from the second Join to both connected
 }
 
@@ -46,7 +44,7 @@ type browserCellResult struct {
 // relay, over TLS on port 443 from a site that passes nothing else.
 func TestBrowserCells(t *testing.T) {
 	netlab.Require(t)
-	needChromium(t)
+	harness.NeedChromium(t)
 	lab := netlab.Start(t, netlab.Options{})
 	srv := startServer(t, lab)
 	cells := []browserCell{
@@ -63,7 +61,7 @@ func TestBrowserCells(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s: connected in %v; %s: %s; %s: %s", c, res.elapsed.Round(10*time.Millisecond),
-				c.a, res.pairs[0].path(), c.b, res.pairs[1].path())
+				c.a, res.pairs[0].Path(), c.b, res.pairs[1].Path())
 			checkBrowserPairs(t, res)
 			results = append(results, res)
 		})
@@ -76,7 +74,7 @@ func TestBrowserCells(t *testing.T) {
 		if r.aFirefox {
 			browsers = "Firefox ESR ↔ Chromium"
 		}
-		fmt.Fprintf(&b, "| %v ↔ %v | %s | yes | %s | %s | %.2f s |\n", r.a, r.b, browsers, r.pairs[0].path(), r.pairs[1].path(), r.elapsed.Seconds())
+		fmt.Fprintf(&b, "| %v ↔ %v | %s | yes | %s | %s | %.2f s |\n", r.a, r.b, browsers, r.pairs[0].Path(), r.pairs[1].Path(), r.elapsed.Seconds())
 	}
 	writeDocs(t, "browsers", b.String())
 }
@@ -94,7 +92,7 @@ func runBrowserCell(t *testing.T, lab *netlab.Lab, srv *labServer, c browserCell
 		}
 		sites[i] = s
 	}
-	var pages [2]callPage
+	var pages [2]harness.Page
 	if c.aFirefox {
 		pages[0] = startFirefox(t, lab, sites[0].Host(), "firefox/"+c.a.String())
 	} else {
@@ -102,29 +100,29 @@ func runBrowserCell(t *testing.T, lab *netlab.Lab, srv *labServer, c browserCell
 	}
 	pages[1] = startChromium(t, lab, sites[1].Host(), "chromium/"+c.b.String(), srv.certFile)
 
-	url := fmt.Sprintf("https://%s/r/%s", srv.ip, strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
-	if err := join(pages[0], url); err != nil {
+	url := fmt.Sprintf("https://%s/r/%s", srv.ip, harness.RoomName(t))
+	if err := harness.Join(pages[0], url); err != nil {
 		return browserCellResult{}, err
 	}
-	if err := waitState(pages[0], "waiting"); err != nil {
+	if err := harness.WaitState(pages[0], "waiting"); err != nil {
 		return browserCellResult{}, err
 	}
 	t0 := time.Now()
-	if err := join(pages[1], url); err != nil {
+	if err := harness.Join(pages[1], url); err != nil {
 		return browserCellResult{}, err
 	}
 	res := browserCellResult{browserCell: c}
 	for _, p := range pages {
-		if err := waitState(p, "connected"); err != nil {
+		if err := harness.WaitState(p, "connected"); err != nil {
 			return res, err
 		}
 	}
 	res.elapsed = time.Since(t0)
 	for i, p := range pages {
-		if err := remoteVideoPlays(p); err != nil {
+		if err := harness.RemoteVideoPlays(p); err != nil {
 			return res, err
 		}
-		pair, err := selectedPair(p)
+		pair, err := harness.SelectedPair(p)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", p, err)
 		}
@@ -143,11 +141,11 @@ func checkBrowserPairs(t *testing.T, res browserCellResult) {
 			relayed = true
 		}
 		if want := relayProtocols(kind); want != nil && (p.Local != "relay" || !slices.Contains(want, p.RelayProtocol)) {
-			t.Errorf("%v side took %s, want a relay of its own over %v", kind, p.path(), want)
+			t.Errorf("%v side took %s, want a relay of its own over %v", kind, p.Path(), want)
 		}
 	}
 	if res.relay && !relayed {
-		t.Errorf("%s went direct (%s; %s), want the relay", res.browserCell, res.pairs[0].path(), res.pairs[1].path())
+		t.Errorf("%s went direct (%s; %s), want the relay", res.browserCell, res.pairs[0].Path(), res.pairs[1].Path())
 	}
 }
 
@@ -156,47 +154,20 @@ func checkBrowserPairs(t *testing.T, res browserCellResult) {
 // BiDi through a socket made inside ns. Firefox takes the server's
 // self-signed certificate for pages (acceptInsecureCerts); its TURN over
 // TLS would not, so the cells put it where UDP gets through.
-func startFirefox(t *testing.T, lab *netlab.Lab, ns, name string) *firefoxPage {
+func startFirefox(t *testing.T, lab *netlab.Lab, ns, name string) *harness.Firefox {
 	t.Helper()
-	if _, err := exec.LookPath(bidi.DefaultPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Firefox ESR is missing: %v", err)
-		}
-		t.Skipf("Firefox ESR is not installed (apt-get install firefox-esr): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), pageTimeout)
-	defer cancel()
-	b, err := bidi.Launch(ctx, bidi.Options{
+	return harness.StartFirefox(t, name, bidi.Options{
 		Command:             []string{"ip", "netns", "exec", ns},
-		TempDir:             t.TempDir(),
 		AcceptInsecureCerts: true,
 		Prefs: map[string]any{
-			"media.autoplay.default": 0, // as Chromium's autoplay-policy flag
+			// As for a person who has not granted the camera for good: host
+			// candidates are mDNS names, which the other site cannot resolve.
+			"media.peerconnection.ice.obfuscate_host_addresses": true,
 		},
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return lab.DialContext(ctx, ns, network, addr)
 		},
 	})
-	if err != nil {
-		t.Fatalf("%s: start Firefox in %s: %v", name, ns, err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("%s: close Firefox: %v", name, err)
-		}
-	})
-	userContext, err := b.NewUserContext(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, err := b.NewTab(ctx, userContext)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tab.AddPreloadScript(ctx, trackPeerConnectionsFn); err != nil {
-		t.Fatal(err)
-	}
-	return &firefoxPage{name: name, tab: tab}
 }
 
 // continuityJS says whether the page is the one loaded before (no reload
@@ -216,13 +187,13 @@ type continuity struct {
 // peer connection, and neither side ever sees the other leave.
 func TestBrowserNetworkChange(t *testing.T) {
 	netlab.Require(t)
-	needChromium(t)
+	harness.NeedChromium(t)
 	lab := netlab.Start(t, netlab.Options{})
 	srv := startServer(t, lab)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var sites [2]*netlab.Site
-	var pages [2]callPage
+	var pages [2]harness.Page
 	for i := range sites {
 		s, err := lab.AddSite(ctx, netlab.EasyNAT)
 		if err != nil {
@@ -233,27 +204,27 @@ func TestBrowserNetworkChange(t *testing.T) {
 	}
 	url := fmt.Sprintf("https://%s/r/network-change", srv.ip)
 	for i, p := range pages {
-		if err := join(p, url); err != nil {
+		if err := harness.Join(p, url); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			if err := waitState(p, "waiting"); err != nil {
+			if err := harness.WaitState(p, "waiting"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	for _, p := range pages {
-		if err := waitState(p, "connected"); err != nil {
+		if err := harness.WaitState(p, "connected"); err != nil {
 			t.Fatal(err)
 		}
-		if err := remoteVideoPlays(p); err != nil {
+		if err := harness.RemoteVideoPlays(p); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.eval(ctx, `(window.__mark = 1, window.__states = [], true)`, new(bool)); err != nil {
+		if err := p.Eval(ctx, `(window.__mark = 1, window.__states = [], true)`, new(bool)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before, err := selectedPair(pages[1])
+	before, err := harness.SelectedPair(pages[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,38 +237,38 @@ func TestBrowserNetworkChange(t *testing.T) {
 	t0 := time.Now()
 	t.Logf("site 1 moved from %s to %s; the other side saw it at %s", old, moved, before.RemoteAddress)
 	// The other side's connection reaches the new address.
-	after, err := poll(pages[1], selectedPairJS, func(p pagePair) bool {
+	after, err := harness.Poll(pages[1], harness.SelectedPairJS, func(p harness.CandidatePair) bool {
 		return strings.HasPrefix(p.RemoteAddress, moved.String()+":") || p.Remote == "relay"
 	})
 	if err != nil {
 		for _, p := range pages {
 			var c continuity
-			_ = p.eval(ctx, continuityJS, &c)
-			var st pageStatus
-			_ = p.eval(ctx, statusJS, &st)
+			_ = p.Eval(ctx, continuityJS, &c)
+			var st harness.Status
+			_ = p.Eval(ctx, harness.StatusJS, &st)
 			var dbg any
-			_ = p.eval(ctx, debugJS, &dbg)
+			_ = p.Eval(ctx, debugJS, &dbg)
 			t.Logf("%s: status %q (%q), states %v, %d peer connections; %v", p, st.State, st.Text, c.States, c.PCs, dbg)
 		}
-		t.Fatalf("the call did not move to %s: last pair %s (%s): %v", moved, after.path(), after.RemoteAddress, err)
+		t.Fatalf("the call did not move to %s: last pair %s (%s): %v", moved, after.Path(), after.RemoteAddress, err)
 	}
 	for _, p := range pages {
-		if err := waitState(p, "connected"); err != nil {
+		if err := harness.WaitState(p, "connected"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	recovered := time.Since(t0)
 	for _, p := range pages {
-		if err := remoteVideoPlays(p); err != nil {
+		if err := harness.RemoteVideoPlays(p); err != nil {
 			for _, q := range pages {
 				var dbg any
-				_ = q.eval(ctx, debugJS, &dbg)
+				_ = q.Eval(ctx, debugJS, &dbg)
 				t.Logf("%s: %v", q, dbg)
 			}
 			t.Fatal(err)
 		}
 		var c continuity
-		if err := p.eval(ctx, continuityJS, &c); err != nil {
+		if err := p.Eval(ctx, continuityJS, &c); err != nil {
 			t.Fatal(err)
 		}
 		if !c.Mark || c.PCs != 1 || slices.Contains(c.States, "peer-left") {
@@ -306,12 +277,12 @@ func TestBrowserNetworkChange(t *testing.T) {
 		}
 		t.Logf("%s: states after the move %v", p, c.States)
 	}
-	t.Logf("the call carried on %v after the move, now %s → %s", recovered.Round(100*time.Millisecond), after.path(), after.RemoteAddress)
+	t.Logf("the call carried on %v after the move, now %s → %s", recovered.Round(100*time.Millisecond), after.Path(), after.RemoteAddress)
 	writeDocs(t, "network-change", recorded(fmt.Sprintf(
 		"two Chromium tabs, each behind an easynat. The first site's router moved from %s to %s mid-call; "+
 			"both tabs were connected again %.1f s later, on the same page and RTCPeerConnection (an ICE restart), "+
 			"and neither ever showed the other gone. The second tab's pair then: %s, to %s.",
-		old, moved, recovered.Seconds(), after.path(), after.RemoteAddress)))
+		old, moved, recovered.Seconds(), after.Path(), after.RemoteAddress)))
 }
 
 // debugJS describes the page's newest RTCPeerConnection and remote video,

@@ -2,18 +2,16 @@ package connectivity
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"tandem/e2e/harness"
 	"tandem/e2e/netlab"
 )
 
-// tandemBin is the tandem binary TestMain built, or "" when the lab is
-// unavailable (the tests then skip before they need it).
-var tandemBin string
+// tandem is the binary TestMain built, or "" when the lab is unavailable
+// (the tests then skip before they need it).
+var tandem harness.Binary
 
 // TestMain turns the test binary into a peer process when envPeer says so
 // (see runPeer); otherwise it builds the tandem binary once, when a lab can
@@ -30,18 +28,5 @@ func runTests(m *testing.M) int {
 	if testing.Short() || netlab.Available() != nil {
 		return m.Run() // every lab test skips, or fails under CI=true
 	}
-	dir, err := os.MkdirTemp("", "tandem-connectivity-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	tandemBin = filepath.Join(dir, "tandem")
-	build := exec.Command("go", "build", "-o", tandemBin, "tandem/cmd/tandem")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "connectivity: build tandem: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	return harness.Main(m, &tandem)
 }

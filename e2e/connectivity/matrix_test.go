@@ -279,7 +279,7 @@ func runCell(ctx context.Context, lab *netlab.Lab, srv *labServer, c cell, sa, s
 		exits := stopAll(peers)
 		for i, p := range peers {
 			s := []*side{&r.a, &r.b}[i]
-			s.stderr, s.exit = p.stderr.tail(), exits[i]
+			s.stderr, s.exit = p.stderr.Tail(), exits[i]
 		}
 	}()
 

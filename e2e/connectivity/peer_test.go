@@ -2,7 +2,6 @@ package connectivity
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"tandem/bench"
+	"tandem/e2e/harness"
 	"tandem/e2e/netlab"
 )
 
@@ -114,7 +113,7 @@ type peerProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	events chan peerEvent // closed when standard output ends
-	stderr *syncBuffer
+	stderr *harness.LogBuffer
 
 	exited  chan struct{} // closed once cmd.Wait has returned
 	waitErr error         // written before exited is closed
@@ -141,7 +140,7 @@ func startPeer(lab *netlab.Lab, ns, name, roomURL, certFile string, timeout time
 			cmd.Env = append(cmd.Env, kv) // pion's debug logs, to the peer's stderr
 		}
 	}
-	p := &peerProc{name: name, cmd: cmd, events: make(chan peerEvent, 16), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &peerProc{name: name, cmd: cmd, events: make(chan peerEvent, 16), stderr: &harness.LogBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
@@ -184,7 +183,7 @@ func (p *peerProc) next(ctx context.Context, want string) (peerEvent, error) {
 		case ev, ok := <-p.events:
 			if !ok {
 				<-p.exited
-				return peerEvent{}, fmt.Errorf("%s: %w before %q (%v); stderr:\n%s", p.name, errPeerGone, want, p.waitErr, p.stderr.tail())
+				return peerEvent{}, fmt.Errorf("%s: %w before %q (%v); stderr:\n%s", p.name, errPeerGone, want, p.waitErr, p.stderr.Tail())
 			}
 			if ev.Event == want {
 				return ev, nil
@@ -193,7 +192,7 @@ func (p *peerProc) next(ctx context.Context, want string) (peerEvent, error) {
 				return ev, fmt.Errorf("%s: %s", p.name, ev.Error)
 			}
 		case <-ctx.Done():
-			return peerEvent{}, fmt.Errorf("%s: no %q: %w; stderr:\n%s", p.name, want, ctx.Err(), p.stderr.tail())
+			return peerEvent{}, fmt.Errorf("%s: no %q: %w; stderr:\n%s", p.name, want, ctx.Err(), p.stderr.Tail())
 		}
 	}
 }
@@ -215,31 +214,4 @@ func (p *peerProc) stop() error {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 	return fmt.Errorf("%s: still running 4 s after its standard input closed; killed", p.name)
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tail is the last few kilobytes written, for error messages.
-func (b *syncBuffer) tail() string {
-	s := b.String()
-	if len(s) > 4096 {
-		s = "…" + s[len(s)-4096:]
-	}
-	return s
 }

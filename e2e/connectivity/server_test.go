@@ -1,18 +1,12 @@
 package connectivity
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
-	"os"
-	"syscall"
 	"testing"
-	"time"
 
 	"tandem/bench/selfsigned"
+	"tandem/e2e/harness"
 	"tandem/e2e/netlab"
 )
 
@@ -37,8 +31,8 @@ func (s *labServer) roomURL(room string) string {
 }
 
 // startServer starts tandem in the server namespace with a fresh
-// self-signed certificate for its address, waits until it serves, and
-// stops it (SIGTERM, then SIGKILL, by its PID) when t ends.
+// self-signed certificate for its address and waits until it listens; it
+// stops when t ends.
 func startServer(t *testing.T, lab *netlab.Lab) *labServer {
 	t.Helper()
 	ns, ip := lab.Server()
@@ -50,65 +44,12 @@ func startServer(t *testing.T, lab *netlab.Lab) *labServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := lab.Command(ns, tandemBin,
+	harness.StartCommand(t, lab.Command(ns, string(tandem),
 		"-addr", netip.AddrPortFrom(ip, webPort).String(),
 		"-tls-cert", certFile, "-tls-key", keyFile,
 		"-turn-addr", netip.AddrPortFrom(ip, turnPort).String(),
 		"-turn-public-ip", ip.String(),
 		"-turn-relay-ports", relayPorts,
-		"-log-level", "warn")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no TANDEM_* from the test's environment
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error // written before exited is closed
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("tandem's log:\n%s", logs.tail())
-		}
-	})
-
-	client := &http.Client{
-		Timeout: 2 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return lab.DialContext(ctx, ns, network, addr)
-			},
-			TLSClientConfig: &tls.Config{RootCAs: cert.Pool},
-		},
-	}
-	defer client.CloseIdleConnections()
-	healthz := fmt.Sprintf("https://%s/healthz", ip)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := client.Get(healthz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("tandem exited: %v; log:\n%s", waitErr, logs.tail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tandem does not serve %s: %v; log:\n%s", healthz, err, logs.tail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		"-log-level", "info"))
 	return &labServer{ip: ip, certFile: certFile}
 }

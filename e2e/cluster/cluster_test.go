@@ -1,78 +1,26 @@
-package main
+package cluster
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pion/turn/v5"
+	"tandem/signaling/wire/wiretest"
 
+	"tandem/e2e/harness"
 	"tandem/signaling/redistest"
 	"tandem/signaling/wire"
 )
-
-// Run as "tandem" itself when asked to: the cluster tests start instances
-// as child processes of the test binary, so that one can be killed.
-func TestMain(m *testing.M) {
-	if args, ok := strings.CutPrefix(os.Getenv("TANDEM_TEST_MAIN"), "run "); ok {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		err := run(ctx, strings.Fields(args), func(string) string { return "" }, os.Stderr, func(l listening) {
-			fmt.Printf("listening %s %d\n", l.HTTP, l.TURN)
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
 
 // clusterArgs run an instance that shares rooms through redisURL and the
 // TURN secret with its siblings.
 func clusterArgs(redisURL string) []string {
 	return []string{"-redis", redisURL, "-turn-secret", "shared-cluster-secret"}
-}
-
-// startProcess runs an instance as a child process and returns it and its
-// address; the test kills it if it is still running at the end.
-func startProcess(t *testing.T, args ...string) (*exec.Cmd, testServer) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TANDEM_TEST_MAIN=run "+strings.Join(append(append([]string{}, baseArgs...), args...), " "))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	var httpAddr string
-	var turnPort int
-	if _, err := fmt.Fscanf(out, "listening %s %d\n", &httpAddr, &turnPort); err != nil {
-		t.Fatalf("instance did not start: %v", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return cmd, testServer{URL: "http://" + httpAddr, TURNPort: turnPort}
 }
 
 // TestClusterCallAcrossInstances: the two people of a call on two instances
@@ -81,37 +29,37 @@ func startProcess(t *testing.T, args ...string) (*exec.Cmd, testServer) {
 // on the other's TURN server.
 func TestClusterCallAcrossInstances(t *testing.T) {
 	redis := redistest.Start(t)
-	a := startServer(t, clusterArgs(redis.URL())...)
-	b := startServer(t, clusterArgs(redis.URL())...)
+	a := tandem.StartServer(t, clusterArgs(redis.URL())...)
+	b := tandem.StartServer(t, clusterArgs(redis.URL())...)
 
-	alice := dialWS(t, a, "cross", "")
-	alice.expect(wire.TypeCreated)
-	bob := dialWS(t, b, "cross", "")
-	joined := bob.expect(wire.TypeJoined)
-	if pj := alice.expect(wire.TypePeerJoined); pj.Peer != joined.Peer {
+	alice := wiretest.Dial(t, a.WSURL("cross"), nil)
+	alice.MustExpect(wire.TypeCreated)
+	bob := wiretest.Dial(t, b.WSURL("cross"), nil)
+	joined := bob.MustExpect(wire.TypeJoined)
+	if pj := alice.MustExpect(wire.TypePeerJoined); pj.Peer != joined.Peer {
 		t.Fatalf("peer-joined %q, want %q", pj.Peer, joined.Peer)
 	}
 
 	const n = 200
 	go func() {
 		for i := range n {
-			alice.signal(`{"n":` + strconv.Itoa(i) + `}`)
+			alice.MustSignal(`{"n":` + strconv.Itoa(i) + `}`)
 		}
 	}()
 	for i := range n {
-		m := bob.expect(wire.TypeSignal)
+		m := bob.MustExpect(wire.TypeSignal)
 		var d struct{ N int }
 		if err := json.Unmarshal(m.Data, &d); err != nil || d.N != i {
 			t.Fatalf("message %d arrived as %s (err %v): out of order or lost", i, m.Data, err)
 		}
 	}
-	bob.signal(`{"back":true}`)
-	if m := alice.expect(wire.TypeSignal); string(m.Data) != `{"back":true}` {
+	bob.MustSignal(`{"back":true}`)
+	if m := alice.MustExpect(wire.TypeSignal); string(m.Data) != `{"back":true}` {
 		t.Fatalf("alice got %s", m.Data)
 	}
 
-	for _, srv := range []testServer{a, b} {
-		dialWS(t, srv, "cross", "").expect(wire.TypeFull)
+	for _, srv := range []*harness.Server{a, b} {
+		wiretest.Dial(t, srv.WSURL("cross"), nil).MustExpect(wire.TypeFull)
 	}
 
 	// A's credentials, B's TURN server.
@@ -126,39 +74,23 @@ func TestClusterCallAcrossInstances(t *testing.T) {
 	}
 }
 
-// allocate makes one TURN allocation on 127.0.0.1:port.
+// allocate makes one TURN allocation over UDP on 127.0.0.1:port.
 func allocate(port int, username, password string) error {
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: username, Password: password, Realm: "tandem",
-	})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		return err
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		return err
-	}
-	return relay.Close()
+	return harness.Allocate(conn, "127.0.0.1:"+strconv.Itoa(port), username, password)
 }
 
 // TestClusterLastSeatRace: three people join one room at the same moment
 // through two instances, many times over: exactly two win, every time.
 func TestClusterLastSeatRace(t *testing.T) {
 	redis := redistest.Start(t)
-	servers := []testServer{
-		startServer(t, clusterArgs(redis.URL())...),
-		startServer(t, clusterArgs(redis.URL())...),
+	servers := []*harness.Server{
+		tandem.StartServer(t, clusterArgs(redis.URL())...),
+		tandem.StartServer(t, clusterArgs(redis.URL())...),
 	}
 	const rooms = 60
 	var wg sync.WaitGroup
@@ -169,7 +101,7 @@ func TestClusterLastSeatRace(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				srv := servers[(r+j)%2]
-				c, err := wire.Dial(context.Background(), srv.wsURL("race-"+strconv.Itoa(r)), nil)
+				c, err := wire.Dial(context.Background(), srv.WSURL("race-"+strconv.Itoa(r)), nil)
 				if err != nil {
 					results[r][j] = "dial: " + err.Error()
 					return
@@ -210,18 +142,16 @@ func TestClusterLastSeatRace(t *testing.T) {
 // and the room is free again.
 func TestClusterInstanceKilled(t *testing.T) {
 	redis := redistest.Start(t)
-	survivor := startServer(t, clusterArgs(redis.URL())...)
-	victim, doomed := startProcess(t, clusterArgs(redis.URL())...)
+	survivor := tandem.StartServer(t, clusterArgs(redis.URL())...)
+	doomed := tandem.StartServer(t, clusterArgs(redis.URL())...)
 
-	alice := dialWS(t, survivor, "killed", "")
-	alice.expect(wire.TypeCreated)
-	bob := dialWS(t, doomed, "killed", "")
-	bob.expect(wire.TypeJoined)
-	alice.expect(wire.TypePeerJoined)
+	alice := wiretest.Dial(t, survivor.WSURL("killed"), nil)
+	alice.MustExpect(wire.TypeCreated)
+	bob := wiretest.Dial(t, doomed.WSURL("killed"), nil)
+	bob.MustExpect(wire.TypeJoined)
+	alice.MustExpect(wire.TypePeerJoined)
 
-	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	doomed.Kill()
 	start := time.Now()
 	m, err := alice.Next(35 * time.Second)
 	if err != nil || m.Type != wire.TypePeerLeft {
@@ -232,9 +162,9 @@ func TestClusterInstanceKilled(t *testing.T) {
 	if took > 30*time.Second {
 		t.Fatalf("peer-left after %v, want within 30s", took)
 	}
-	carol := dialWS(t, survivor, "killed", "")
-	carol.expect(wire.TypeJoined)
-	alice.expect(wire.TypePeerJoined)
+	carol := wiretest.Dial(t, survivor.WSURL("killed"), nil)
+	carol.MustExpect(wire.TypeJoined)
+	alice.MustExpect(wire.TypePeerJoined)
 }
 
 // TestClusterRedisRestart: while Redis is down, joins fail fast with
@@ -242,26 +172,26 @@ func TestClusterInstanceKilled(t *testing.T) {
 // signaling connection; once Redis is back the instance recovers by itself.
 func TestClusterRedisRestart(t *testing.T) {
 	redis := redistest.Start(t)
-	srv := startServer(t, clusterArgs(redis.URL())...)
+	srv := tandem.StartServer(t, clusterArgs(redis.URL())...)
 
-	alice := dialWS(t, srv, "before", "")
-	alice.expect(wire.TypeCreated)
-	bob := dialWS(t, srv, "before", "")
-	bob.expect(wire.TypeJoined)
-	alice.expect(wire.TypePeerJoined)
+	alice := wiretest.Dial(t, srv.WSURL("before"), nil)
+	alice.MustExpect(wire.TypeCreated)
+	bob := wiretest.Dial(t, srv.WSURL("before"), nil)
+	bob.MustExpect(wire.TypeJoined)
+	alice.MustExpect(wire.TypePeerJoined)
 	// A pong comes from a connection's reader, which starts once its join
 	// is done: Redis must not stop while a join is still using it (that
 	// puts the client out with unavailable and 1013).
-	for _, c := range []*wsClient{alice, bob} {
+	for _, c := range []*wiretest.Client{alice, bob} {
 		if err := c.Ping(); err != nil {
 			t.Fatal(err)
 		}
-		c.expect(wire.TypePong)
+		c.MustExpect(wire.TypePong)
 	}
 
 	redis.Stop()
 	start := time.Now()
-	late := dialWS(t, srv, "during", "")
+	late := wiretest.Dial(t, srv.WSURL("during"), nil)
 	m, err := late.Next(5 * time.Second)
 	if err != nil || m.Type != wire.TypeError || m.Code != wire.CodeUnavailable {
 		t.Fatalf("join while Redis is down: %+v, %v; want error unavailable", m, err)
@@ -276,7 +206,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		t.Errorf("/healthz while Redis is down: %d, want 200", code)
 	}
 	// The public answer says what, not where: Redis's address stays in the log.
-	if _, body := get(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
+	if _, body := harness.Get(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
 		t.Errorf("/healthz while Redis is down: %s", body)
 	}
 	// The people already in a call are still connected to the server,
@@ -284,7 +214,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	if err := alice.Ping(); err != nil {
 		t.Fatalf("alice lost her connection: %v", err)
 	}
-	alice.expect(wire.TypePong)
+	alice.MustExpect(wire.TypePong)
 
 	if err := redis.Restart(); err != nil {
 		t.Fatal(err)
@@ -296,23 +226,20 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	carol := dialWS(t, srv, "after", "")
-	carol.expect(wire.TypeCreated)
-	dave := dialWS(t, srv, "after", "")
-	dave.expect(wire.TypeJoined)
-	carol.expect(wire.TypePeerJoined)
-	dave.signal(`{"ok":1}`)
-	if m := carol.expect(wire.TypeSignal); string(m.Data) != `{"ok":1}` {
+	carol := wiretest.Dial(t, srv.WSURL("after"), nil)
+	carol.MustExpect(wire.TypeCreated)
+	dave := wiretest.Dial(t, srv.WSURL("after"), nil)
+	dave.MustExpect(wire.TypeJoined)
+	carol.MustExpect(wire.TypePeerJoined)
+	dave.MustSignal(`{"ok":1}`)
+	if m := carol.MustExpect(wire.TypeSignal); string(m.Data) != `{"ok":1}` {
 		t.Fatalf("carol got %s", m.Data)
 	}
 }
 
+// httpStatus is the status of a GET of url.
 func httpStatus(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := harness.Get(t, url)
 	return resp.StatusCode
 }

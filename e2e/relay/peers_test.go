@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"bytes"
@@ -6,11 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"tandem/signaling/wire/wiretest"
+
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"tandem/bench"
+	"tandem/e2e/harness"
 	"tandem/signaling/wire"
 )
 
@@ -18,14 +21,14 @@ import (
 // WebSocket protocol, as a browser tab would.
 type goPeer struct {
 	t     *testing.T
-	ws    *wsClient
+	ws    *wiretest.Client
 	pc    *webrtc.PeerConnection
 	hello wire.ServerMessage // created or joined
 }
 
-func joinRoom(t *testing.T, srv testServer, room string) *goPeer {
+func joinRoom(t *testing.T, srv *harness.Server, room string) *goPeer {
 	t.Helper()
-	p := &goPeer{t: t, ws: dialWS(t, srv, room, "")}
+	p := &goPeer{t: t, ws: wiretest.Dial(t, srv.WSURL(room), nil)}
 	p.hello = p.read()
 	if p.hello.Type != wire.TypeCreated && p.hello.Type != wire.TypeJoined {
 		t.Fatalf("first message %+v, want created or joined", p.hello)
@@ -130,7 +133,7 @@ func (p *goPeer) handleSignals() {
 // two pion peers join a room, take the iceServers the room hands out, use
 // relay-only ICE, and exchange a video track and a data-channel message.
 func TestRelayedCallBetweenGoPeers(t *testing.T) {
-	srv := startServer(t)
+	srv := tandem.StartServer(t)
 
 	answerer := joinRoom(t, srv, "pion-call")
 	if answerer.hello.Type != wire.TypeCreated {

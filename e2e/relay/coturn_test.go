@@ -1,4 +1,4 @@
-package main
+package relay
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tandem/e2e/harness"
 )
 
 // needCoturnTools returns the paths of coturn's test client and echo peer
@@ -35,7 +37,7 @@ func needCoturnTools(t *testing.T) (client, peer string) {
 func TestCoturnClient(t *testing.T) {
 	uclient, echoPeer := needCoturnTools(t)
 	const secret = "coturn-shared-secret"
-	peerPort := freePort(t)
+	peerPort := harness.FreePort(t)
 	peer := exec.Command(echoPeer, "-L", "127.0.0.1", "-p", strconv.Itoa(peerPort))
 	if err := peer.Start(); err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func TestCoturnClient(t *testing.T) {
 			[]string{"Cannot complete Allocation"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, append([]string{"-turn-public-ip", "127.0.0.1", "-turn-secret", secret}, tt.args...)...)
+			srv := tandem.StartServer(t, append([]string{"-turn-public-ip", "127.0.0.1", "-turn-secret", secret}, tt.args...)...)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// -c: no RTCP allocation pairs (EVEN-PORT with RESERVATION-TOKEN),

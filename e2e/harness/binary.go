@@ -1,0 +1,63 @@
+package harness
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Binary is the path of a tandem binary built for the tests.
+type Binary string
+
+// Main builds tandem into a temporary directory, stores its path in bin,
+// runs the tests and removes the build; it returns the exit code. Under
+// -short nothing is built: every test that starts a server skips.
+func Main(m *testing.M, bin *Binary) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "tandem-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	path, err := Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*bin = Binary(path)
+	return m.Run()
+}
+
+// Build compiles tandem/cmd/tandem into dir and returns the binary's path.
+// A test binary built with -race gets a tandem built with -race.
+func Build(dir string) (string, error) {
+	path := filepath.Join(dir, "tandem")
+	args := []string{"build", "-o", path}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "tandem/cmd/tandem")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build tandem: %w", err)
+	}
+	return path, nil
+}
+
+// need skips t under -short or when bin was not built.
+func (bin Binary) need(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no server process")
+	}
+	if bin == "" {
+		t.Fatal("no tandem binary: call harness.Main from TestMain")
+	}
+}

@@ -1,0 +1,133 @@
+package harness
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// CutProxy forwards TCP connections to a target and can cut them all at
+// once, the way a network failure does: a reset, no WebSocket close frame.
+// Its fields below mu are guarded by mu; the rest are safe to use at once.
+type CutProxy struct {
+	ln       net.Listener
+	target   string
+	accepted atomic.Int64
+	refuse   atomic.Bool // reset new connections at once: the network is down
+	wg       sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // both ends of each pair
+}
+
+// StartProxy forwards a loopback port to target until t ends.
+func StartProxy(t testing.TB, target string) *CutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &CutProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.Cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// Target is where the proxy forwards to.
+func (p *CutProxy) Target() string { return p.target }
+
+// URL is the proxy's http:// address.
+func (p *CutProxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+// Close stops accepting: pages behind the proxy cannot reconnect.
+func (p *CutProxy) Close() { p.ln.Close() }
+
+// Refuse makes the proxy reset new connections at once (a network that is
+// down), or accept them again.
+func (p *CutProxy) Refuse(down bool) { p.refuse.Store(down) }
+
+// Accepted is how many connections the proxy has accepted in all.
+func (p *CutProxy) Accepted() int64 { return p.accepted.Load() }
+
+// WaitAccepted waits until the proxy has accepted more than n connections.
+func (p *CutProxy) WaitAccepted(t testing.TB, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(PageTimeout)
+	for p.accepted.Load() <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy accepted %d connections in all, want more than %d", p.accepted.Load(), n)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// Cut resets every live connection and returns how many pairs it cut.
+func (p *CutProxy) Cut() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		reset(c)
+	}
+	n := len(p.conns) / 2
+	clear(p.conns)
+	return n
+}
+
+func (p *CutProxy) serve() {
+	defer p.wg.Done()
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.accepted.Add(1)
+		if p.refuse.Load() {
+			reset(client)
+			continue
+		}
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.track(client, server)
+		p.wg.Add(2)
+		go p.pipe(client, server)
+		go p.pipe(server, client)
+	}
+}
+
+func (p *CutProxy) track(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		p.conns[c] = struct{}{}
+	}
+}
+
+func (p *CutProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+}
+
+// reset closes c with a TCP reset, as a dead network does.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
