@@ -19,6 +19,8 @@ import (
 
 // Config tunes the web application.
 type Config struct {
+	// Version is the build's version, reported by /healthz.
+	Version string
 	// AllowedOrigins are origins, besides the page's own, whose pages may
 	// open the signaling WebSocket ("https://example.org").
 	AllowedOrigins []string
@@ -57,6 +59,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		messages: messages,
 		origins:  cfg.AllowedOrigins,
 		proxies:  cfg.TrustedProxies,
+		version:  cfg.Version,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "tandem",

@@ -33,6 +33,7 @@ type handlers struct {
 	messages catalogue
 	origins  []string
 	proxies  []netip.Prefix // trusted reverse proxies
+	version  string
 }
 
 func (h *handlers) viewAssets() views.Assets {

@@ -9,23 +9,23 @@ import (
 
 // health is what /healthz and /readyz report.
 type health struct {
-	Status string `json:"status"` // "ok" or "degraded"
-	Rooms  string `json:"rooms"`  // the room store: "ok" or "unavailable"
+	Status  string `json:"status"`  // "ok" or "degraded"
+	Rooms   string `json:"rooms"`   // the room store: "ok" or "unavailable"
+	Version string `json:"version"` // the build's
 }
 
 func (h *handlers) check(c *fiber.Ctx) health {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if h.ready == nil {
-		return health{Status: "ok", Rooms: "ok"}
+	if h.ready != nil {
+		if err := h.ready(ctx); err != nil {
+			// The error names internal addresses: it goes to the log, which
+			// the operator reads, not to whoever asks.
+			h.log.Warn("room store not ready", "err", err)
+			return health{Status: "degraded", Rooms: "unavailable", Version: h.version}
+		}
 	}
-	if err := h.ready(ctx); err != nil {
-		// The error names internal addresses: it goes to the log, which
-		// the operator reads, not to whoever asks.
-		h.log.Warn("room store not ready", "err", err)
-		return health{Status: "degraded", Rooms: "unavailable"}
-	}
-	return health{Status: "ok", Rooms: "ok"}
+	return health{Status: "ok", Rooms: "ok", Version: h.version}
 }
 
 // healthz answers 200 while the process serves, and says whether the room

@@ -34,9 +34,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tandem: warning:", err) // only slower to open sockets
 	}
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "bench" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "bench":
 		err = runBench(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "version":
+		printVersion(os.Stdout)
+	default:
 		err = run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -130,6 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	web := app.New(app.Config{
+		Version:        buildVersion(),
 		AllowedOrigins: splitList(cfg.allowedOrigins),
 		TrustedProxies: proxies,
 	}, app.Deps{
@@ -146,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	// Tests started as a process read their ports from this line (package
 	// e2e/harness); keep its message and keys.
-	logger.Info("listening", "http", ln.Addr().String(), "tls", tlsCfg != nil,
+	logger.Info("listening", "version", buildVersion(), "http", ln.Addr().String(), "tls", tlsCfg != nil,
 		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort())
 	if ready != nil {
 		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort()})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,7 +207,9 @@ func TestClusterRedisRestart(t *testing.T) {
 		t.Errorf("/healthz while Redis is down: %d, want 200", code)
 	}
 	// The public answer says what, not where: Redis's address stays in the log.
-	if _, body := harness.Get(t, srv.URL+"/healthz"); body != `{"status":"degraded","rooms":"unavailable"}` {
+	var health struct{ Status, Rooms, Version string }
+	if _, body := harness.Get(t, srv.URL+"/healthz"); json.Unmarshal([]byte(body), &health) != nil ||
+		health.Status != "degraded" || health.Rooms != "unavailable" || health.Version == "" || strings.Contains(body, "127.0.0.1") {
 		t.Errorf("/healthz while Redis is down: %s", body)
 	}
 	// The people already in a call are still connected to the server,
