@@ -8,6 +8,9 @@
 //   - With TLS, the handshake is done here. An ALPN of h2 or http/1.1 goes
 //     to the web listener at once; stun.turn or no ALPN at all (browsers
 //     send none on turns: URLs) is decided by the first decrypted bytes.
+//     acme-tls/1 is an ACME CA's TLS-ALPN-01 check (RFC 8737), which the
+//     handshake itself answers (the certificate comes from
+//     tls.Config.GetCertificate): the connection is closed after it.
 //   - Without TLS, the first bytes decide: a STUN message or ChannelData
 //     goes to TURN, anything else (an HTTP request, or garbage the web
 //     server answers with 400) to the web listener.
@@ -39,7 +42,8 @@ const (
 // Config configures a Mux. The zero value serves plain TCP with defaults.
 type Config struct {
 	// TLS, when set, terminates TLS on every connection. Its NextProtos
-	// should list "http/1.1" and "stun.turn".
+	// should list "http/1.1" and "stun.turn", and "acme-tls/1" when its
+	// certificates come from ACME.
 	TLS *tls.Config
 	// FirstBytesTimeout bounds the TLS handshake and the wait for the
 	// bytes that classify a connection. Default DefaultFirstBytesTimeout.
@@ -173,9 +177,15 @@ func (m *Mux) classify(c net.Conn) {
 			_ = c.Close()
 			return
 		}
-		if isWebProtocol(tc.ConnectionState().NegotiatedProtocol) {
+		switch alpn := tc.ConnectionState().NegotiatedProtocol; {
+		case isWebProtocol(alpn):
 			_ = c.SetDeadline(time.Time{})
 			m.web.deliver(tc)
+			return
+		case alpn == ACMETLSProtocol:
+			log.Info("answered an ACME TLS-ALPN-01 challenge", "client", c.RemoteAddr().String(),
+				"name", tc.ConnectionState().ServerName)
+			_ = tc.Close()
 			return
 		}
 		conn = tc
@@ -197,6 +207,9 @@ func (m *Mux) classify(c net.Conn) {
 	}
 	m.web.deliver(handed)
 }
+
+// ACMETLSProtocol is the ALPN of ACME's TLS-ALPN-01 challenge (RFC 8737).
+const ACMETLSProtocol = "acme-tls/1"
 
 // isWebProtocol reports whether an ALPN protocol is one of HTTP's.
 func isWebProtocol(alpn string) bool { return alpn == "h2" || alpn == "http/1.1" }

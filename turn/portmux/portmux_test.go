@@ -371,3 +371,21 @@ func TestCloseBoth(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestACMETLSALPN: a CA's TLS-ALPN-01 check completes its handshake with
+// the acme-tls/1 protocol and is closed, reaching neither side.
+func TestACMETLSALPN(t *testing.T) {
+	m := startMuxed(t, true, []string{"http/1.1", "stun.turn", ACMETLSProtocol}, Config{})
+	c, err := tls.Dial("tcp", m.addr, &tls.Config{RootCAs: m.pool, NextProtos: []string{ACMETLSProtocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != ACMETLSProtocol {
+		t.Fatalf("negotiated %q", p)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
+	}
+}
