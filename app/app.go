@@ -21,6 +21,9 @@ import (
 type Config struct {
 	// Version is the build's version, reported by /healthz.
 	Version string
+	// HSTS sends Strict-Transport-Security: only for a server that serves
+	// HTTPS on its own name for good (ACME).
+	HSTS bool
 	// AllowedOrigins are origins, besides the page's own, whose pages may
 	// open the signaling WebSocket ("https://example.org").
 	AllowedOrigins []string
@@ -80,7 +83,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		// request has been read.
 		ReduceMemoryUsage: true,
 	})
-	app.Use(securityHeaders)
+	app.Use(securityHeaders(cfg.HSTS))
 	app.Use(compress.New(compress.Config{
 		Next: func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/ws/") },
 	}))
@@ -127,11 +130,19 @@ func (h *handlers) error(c *fiber.Ctx, err error) error {
 // camera, microphone and screen capture for this origin only. A WebSocket
 // upgrade (101) gets none: they mean nothing there, and fasthttp keeps an
 // upgraded connection's response headers as long as the connection lasts.
-func securityHeaders(c *fiber.Ctx) error {
-	err := c.Next()
-	if c.Response().StatusCode() == fiber.StatusSwitchingProtocols {
+// With hsts, browsers are told to use HTTPS only for a year.
+func securityHeaders(hsts bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := c.Next()
+		if c.Response().StatusCode() == fiber.StatusSwitchingProtocols {
+			return err
+		}
+		setSecurityHeaders(c, hsts)
 		return err
 	}
+}
+
+func setSecurityHeaders(c *fiber.Ctx, hsts bool) {
 	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"media-src 'self' blob: mediastream:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	c.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
@@ -139,7 +150,9 @@ func securityHeaders(c *fiber.Ctx) error {
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Cross-Origin-Opener-Policy", "same-origin")
-	return err
+	if hsts {
+		c.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 }
 
 // prefixStrings formats prefixes the way Fiber takes them.

@@ -6,17 +6,23 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"tandem/app/certs"
 )
 
 // config is every setting of the tandem command. Each is a flag with an
 // environment twin: -turn-secret is also TANDEM_TURN_SECRET.
 type config struct {
 	addr           string
+	httpAddr       string
 	tlsCert        string
 	tlsKey         string
+	acme           acmeSettings
 	allowedOrigins string
 	turnAddr       string
 	turnTLSAddr    string
@@ -34,6 +40,17 @@ type config struct {
 	iceServers     string
 	signaling      signalingLimits
 	pprofAddr      string
+}
+
+// acmeSettings are where certificates come from with -domain.
+type acmeSettings struct {
+	domains       string // comma-separated; empty: no ACME
+	ca            string
+	email         string
+	caRoot        string
+	dataDir       string
+	renewInterval time.Duration
+	hsts          bool
 }
 
 // turnLimits are the TURN server's quotas and rotation settings.
@@ -67,15 +84,23 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	var c config
 	fs := flag.NewFlagSet("tandem", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&c.addr, "addr", ":8080", "HTTP(S) listen address; it carries TURN over TLS (over TCP without a certificate) too")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with -tls-key")
+	fs.StringVar(&c.addr, "addr", ":8080", "HTTP(S) listen address (default :443 with -domain); it carries TURN over TLS (over TCP without a certificate) too")
+	fs.StringVar(&c.httpAddr, "http-addr", "", "plain-HTTP listen address that redirects to HTTPS and answers ACME HTTP-01 (default :80 with -domain, else off; \"off\": none)")
+	fs.StringVar(&c.acme.domains, "domain", "", "serve HTTPS for these comma-separated names with certificates obtained and renewed from -acme-ca (ACME)")
+	fs.StringVar(&c.acme.ca, "acme-ca", certs.LetsEncrypt, "ACME directory URL; Let's Encrypt's staging, for trying a set-up: "+certs.LetsEncryptStaging)
+	fs.StringVar(&c.acme.email, "acme-email", "", "e-mail address the CA may write to about the certificates (optional)")
+	fs.StringVar(&c.acme.caRoot, "acme-ca-root", "", "PEM file of root certificates to trust for the ACME CA's API (a private CA such as step-ca); default: the system's")
+	fs.StringVar(&c.acme.dataDir, "data-dir", "", "where ACME account keys and certificates are kept, created 0700 (default: $STATE_DIRECTORY under systemd, /var/lib/tandem as root, else ~/.local/share/tandem)")
+	fs.DurationVar(&c.acme.renewInterval, "acme-renew-interval", 10*time.Minute, "how often certificates are checked for renewal (they renew a third of their lifetime before expiry, or when the CA says so)")
+	fs.BoolVar(&c.acme.hsts, "hsts", true, "with -domain, send Strict-Transport-Security (one year) so browsers come back over HTTPS only")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS when set with -tls-key; a replaced file is picked up within "+certs.ReloadInterval.String())
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated origins, besides the page's own, allowed to open the signaling WebSocket")
 	fs.StringVar(&c.turnAddr, "turn-addr", ":3478", "TURN listen address, UDP and TCP")
 	fs.StringVar(&c.turnTLSAddr, "turn-tls-addr", "", "a TLS listener of TURN's own, e.g. :5349 (default: off; the web port carries TURN over TLS already when -tls-cert is set)")
 	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST API shared secret (default: a random one at each start)")
-	fs.StringVar(&c.turnPublicIP, "turn-public-ip", "", "public IP announced for TURN relays (default 127.0.0.1: relay-to-relay only)")
-	fs.StringVar(&c.turnHost, "turn-host", "", "host name of the TURN server given to browsers (default: the public IP, else the page's host)")
+	fs.StringVar(&c.turnPublicIP, "turn-public-ip", "", "public IP announced for TURN relays (default: the address -domain resolves to, else 127.0.0.1: relay-to-relay only)")
+	fs.StringVar(&c.turnHost, "turn-host", "", "host name of the TURN server given to browsers (default: the first -domain, else the public IP, else the page's host)")
 	fs.StringVar(&c.turnRelayPorts, "turn-relay-ports", "49152-65535", "UDP port range for TURN relays")
 	fs.StringVar(&c.turnAllowPeers, "turn-allow-peers", "", "comma-separated CIDRs TURN may relay to although private (e.g. 10.0.0.0/8)")
 	fs.DurationVar(&c.turnTTL, "turn-credential-ttl", 6*time.Hour, "lifetime of the TURN credentials handed to browsers; longer ones are refused, so a system that shares -turn-secret and mints longer credentials (coturn's tools: 24h) needs a matching value")
@@ -113,16 +138,18 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	given := map[string]bool{}
+	given := map[string]bool{} // on the command line or in the environment
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] {
+			given[f.Name] = true
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
 			}
 		}
 	})
+	errs = append(errs, c.applyDomain(given, getenv))
 	if c.pprofAddr != "" {
 		if err := checkPprofAddr(c.pprofAddr); err != nil {
 			errs = append(errs, fmt.Errorf("-pprof: %w", err))
@@ -132,6 +159,86 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// applyDomain checks -domain and gives the settings it changes their
+// defaults: HTTPS on :443, HTTP on :80, the domain as TURN's host name,
+// and a data directory.
+func (c *config) applyDomain(given map[string]bool, getenv func(string) string) error {
+	if c.httpAddr == "off" {
+		c.httpAddr = ""
+	}
+	if c.acme.domains == "" {
+		return nil
+	}
+	var errs []error
+	if c.tlsCert != "" {
+		errs = append(errs, errors.New("-domain and -tls-cert exclude each other: ACME obtains the certificate"))
+	}
+	for _, d := range c.domains() {
+		if err := checkDomain(d); err != nil {
+			errs = append(errs, fmt.Errorf("-domain: %w", err))
+		}
+	}
+	if !given["addr"] {
+		c.addr = ":443"
+	}
+	if !given["http-addr"] {
+		c.httpAddr = ":80"
+	}
+	if !given["turn-host"] {
+		c.turnHost = c.domains()[0]
+	}
+	if c.acme.dataDir == "" {
+		c.acme.dataDir = defaultDataDir(getenv)
+	}
+	return errors.Join(errs...)
+}
+
+// domains is -domain as a list of lower-case names.
+func (c *config) domains() []string {
+	return splitList(strings.ToLower(c.acme.domains))
+}
+
+// checkDomain accepts a DNS name a public CA can validate over HTTP-01
+// or TLS-ALPN-01: no wildcard, no IP address, no port.
+func checkDomain(d string) error {
+	if _, err := netip.ParseAddr(d); err == nil {
+		return fmt.Errorf("%q is an IP address: ACME needs a DNS name", d)
+	}
+	if len(d) > 253 || !strings.Contains(d, ".") {
+		return fmt.Errorf("%q is not a fully qualified DNS name", d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q is not a valid DNS name", d)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q is not a valid DNS name (wildcards need DNS-01, which Tandem does not do)", d)
+			}
+		}
+	}
+	return nil
+}
+
+// defaultDataDir is where state lives when -data-dir is not given:
+// systemd's StateDirectory, /var/lib/tandem for root, else the user's
+// data directory.
+func defaultDataDir(getenv func(string) string) string {
+	if dir, _, _ := strings.Cut(getenv("STATE_DIRECTORY"), ":"); dir != "" {
+		return dir
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/tandem"
+	}
+	if dir := getenv("XDG_DATA_HOME"); dir != "" {
+		return filepath.Join(dir, "tandem")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".local", "share", "tandem")
+	}
+	return "tandem-data"
 }
 
 // portRange parses "min-max".

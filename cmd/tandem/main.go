@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"tandem/app"
+	"tandem/app/certs"
 	"tandem/assets"
 	"tandem/signaling"
 	"tandem/turn"
@@ -56,6 +56,9 @@ type listening struct {
 	HTTP    net.Addr
 	TURN    int // port, UDP and TCP
 	TURNTLS int // port of -turn-tls-addr; 0 when off
+	// PlainHTTP is the port of -http-addr (redirects, ACME HTTP-01); 0
+	// when off.
+	PlainHTTP int
 }
 
 // run starts everything, calls ready (when not nil) once the listeners are
@@ -72,15 +75,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	// The web port carries TURN too (package portmux), so it opens first.
-	tlsCfg, err := tlsConfig(cfg)
+	if cfg.acme.domains != "" {
+		prepareDomain(ctx, &cfg, logger)
+	}
+
+	// The web port carries TURN too (package portmux), so it opens first;
+	// ACME answers its challenges on it and on the plain-HTTP port.
+	ln, plainLn, err := listenWeb(cfg)
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.addr)
+	if plainLn != nil {
+		defer plainLn.Close()
+	}
+	certificates, err := newWebTLS(cfg, ln.Addr(), portOf(plainLn), logger)
 	if err != nil {
+		ln.Close()
 		return err
 	}
+	defer certificates.stop()
+	tlsCfg := certificates.config
 	// Connections still being classified are bounded per address by the
 	// same figure as its WebSockets.
 	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, MaxPendingPerIP: cfg.signaling.maxConnsPerIP,
@@ -134,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	web := app.New(app.Config{
 		Version:        buildVersion(),
+		HSTS:           certificates.acme != nil && cfg.acme.hsts,
 		AllowedOrigins: splitList(cfg.allowedOrigins),
 		TrustedProxies: proxies,
 	}, app.Deps{
@@ -151,13 +166,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Tests started as a process read their ports from this line (package
 	// e2e/harness); keep its message and keys.
 	logger.Info("listening", "version", buildVersion(), "http", ln.Addr().String(), "tls", tlsCfg != nil,
-		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort())
+		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort(), "plain_http", portOf(plainLn))
 	if ready != nil {
-		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort()})
+		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort(), PlainHTTP: portOf(plainLn)})
 	}
 
 	served := make(chan error, 1)
 	go func() { served <- web.Listener(mux.Web()) }()
+	if plainLn != nil {
+		redirect := serveRedirect(plainLn, certs.Redirect(certificates.acme, cfg.domains(), portOf(ln)), logger)
+		defer redirect.Close()
+	}
+	if err := certificates.start(ctx); err != nil {
+		return err
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve HTTP: %w", err)
@@ -246,25 +268,4 @@ func listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	return ln, nil
-}
-
-// tlsConfig is the TLS configuration of the web port and of TURN's own TLS
-// listener, or nil when no certificate is configured. Its ALPN values are
-// HTTP/1.1's and TURN's (RFC 7443); browsers send none on turns: URLs.
-func tlsConfig(cfg config) (*tls.Config, error) {
-	if cfg.tlsCert == "" {
-		if cfg.turnTLSAddr != "" {
-			return nil, errors.New("-turn-tls-addr needs -tls-cert and -tls-key")
-		}
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1", "stun.turn"},
-	}, nil
 }

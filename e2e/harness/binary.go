@@ -38,15 +38,21 @@ func Main(m *testing.M, bin *Binary) int {
 // Build compiles tandem/cmd/tandem into dir and returns the binary's path.
 // A test binary built with -race gets a tandem built with -race.
 func Build(dir string) (string, error) {
-	path := filepath.Join(dir, "tandem")
+	return BuildCommand(dir, "tandem/cmd/tandem", raceEnabled)
+}
+
+// BuildCommand compiles the command pkg, tandem's or a tool that go.mod
+// pins (Pebble), into dir and returns the binary's path.
+func BuildCommand(dir, pkg string, race bool) (string, error) {
+	path := filepath.Join(dir, filepath.Base(pkg))
 	args := []string{"build", "-o", path}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
-	build := exec.Command("go", append(args, "tandem/cmd/tandem")...)
+	build := exec.Command("go", append(args, pkg)...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build tandem: %w", err)
+		return "", fmt.Errorf("build %s: %w", pkg, err)
 	}
 	return path, nil
 }

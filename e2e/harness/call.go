@@ -1,6 +1,10 @@
 package harness
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
 
 // ScreenshotDir is test-output/screenshots at the repository root, as seen
 // from the directory of a package in e2e/, where go test runs its tests.
@@ -14,9 +18,10 @@ func OpenCall(t testing.TB, url string) [2]*Chromium {
 }
 
 // OpenCallAt is OpenCall with each tab at its own URL of the same room.
-func OpenCallAt(t testing.TB, urls [2]string) [2]*Chromium {
+// Extra options go to both browsers (see StartChromium).
+func OpenCallAt(t testing.TB, urls [2]string, extra ...chromedp.ExecAllocatorOption) [2]*Chromium {
 	t.Helper()
-	tabs := [2]*Chromium{StartChromium(t, "tab1"), StartChromium(t, "tab2")}
+	tabs := [2]*Chromium{StartChromium(t, "tab1", extra...), StartChromium(t, "tab2", extra...)}
 	for i, tb := range tabs {
 		if err := Join(tb, urls[i]); err != nil {
 			t.Fatal(err)

@@ -35,6 +35,7 @@ type Server struct {
 	Addr        string // HOST:PORT of the web port
 	TURNPort    int    // UDP and TCP
 	TURNTLSPort int    // 0 when off
+	PlainHTTP   int    // port of -http-addr; 0 when off
 	Logs        *LogBuffer
 
 	t       testing.TB
@@ -87,7 +88,7 @@ func StartCommand(t testing.TB, cmd *exec.Cmd) *Server {
 
 	select {
 	case l := <-up:
-		s.Addr, s.TURNPort, s.TURNTLSPort = l.http, l.turn, l.turnTLS
+		s.Addr, s.TURNPort, s.TURNTLSPort, s.PlainHTTP = l.http, l.turn, l.turnTLS, l.plainHTTP
 		s.URL = "http://" + l.http
 		if l.tls {
 			s.URL = "https://" + l.http
@@ -103,9 +104,9 @@ func StartCommand(t testing.TB, cmd *exec.Cmd) *Server {
 
 // listening is what the server's "listening" log line says.
 type listening struct {
-	http          string
-	tls           bool
-	turn, turnTLS int
+	http                     string
+	tls                      bool
+	turn, turnTLS, plainHTTP int
 }
 
 // readLog copies the server's log into s.Logs and sends its "listening"
@@ -125,7 +126,8 @@ func (s *Server) readLog(r io.Reader, up chan<- listening) {
 }
 
 // parseListening reads slog's text form of the server's listening line:
-// "time=… level=INFO msg=listening http=127.0.0.1:8080 tls=false turn=3478 turn_tls=0".
+// "time=… level=INFO msg=listening version=devel http=127.0.0.1:8080 tls=false turn=3478
+// turn_tls=0 plain_http=0".
 func parseListening(line string) (listening, bool) {
 	kv := map[string]string{}
 	for _, f := range strings.Fields(line) {
@@ -138,10 +140,11 @@ func parseListening(line string) (listening, bool) {
 	}
 	turn, err1 := strconv.Atoi(kv["turn"])
 	turnTLS, err2 := strconv.Atoi(kv["turn_tls"])
-	if err1 != nil || err2 != nil {
+	plainHTTP, err3 := strconv.Atoi(kv["plain_http"])
+	if err1 != nil || err2 != nil || err3 != nil {
 		return listening{}, false
 	}
-	return listening{http: kv["http"], tls: kv["tls"] == "true", turn: turn, turnTLS: turnTLS}, true
+	return listening{http: kv["http"], tls: kv["tls"] == "true", turn: turn, turnTLS: turnTLS, plainHTTP: plainHTTP}, true
 }
 
 // Stop shuts the server down as SIGTERM does and checks that it exits
