@@ -3,9 +3,8 @@ package signaling
 import (
 	"testing"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // pair joins two clients to room and returns them after the handshake.

@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"github.com/fasthttp/websocket"
 
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 	"tandem/turn"
 )
 

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 func TestMessageRateLimit(t *testing.T) {

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // gatedStore holds the first Away at a gate, as a slow store round trip

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // TestSeatResume covers the seat token: its owner takes the seat back after

@@ -12,10 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/e2e/harness"
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 func TestPages(t *testing.T) {

@@ -39,6 +39,8 @@ func main() {
 		err = runBench(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case len(os.Args) > 1 && os.Args[1] == "version":
 		printVersion(os.Stdout)
+	case len(os.Args) > 1 && os.Args[1] == "healthcheck":
+		err = runHealthcheck(os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
 	default:
 		err = run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
 	}

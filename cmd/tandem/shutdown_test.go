@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // TestGracefulShutdown: peers in a call are told the server is going away,

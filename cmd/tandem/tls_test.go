@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"tandem/signaling/wire/wiretest"
-
-	"tandem/e2e/harness"
+	"time"
 
 	"github.com/pion/turn/v5"
 
+	"tandem/app/certs"
 	"tandem/bench/selfsigned"
+	"tandem/e2e/harness"
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // TestTLS: with -tls-cert and -tls-key the pages and the WebSocket are
@@ -141,4 +142,44 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, cert *selfsigned.Ce
 		t.Fatal(err)
 	}
 	return certFile, keyFile, cert
+}
+
+// TestCertificateFilesReplaced: certificate files replaced under a
+// running server (as certbot renews) serve new connections within
+// certs.ReloadInterval, while a WebSocket opened before keeps working;
+// -http-addr redirects to HTTPS.
+func TestCertificateFilesReplaced(t *testing.T) {
+	certFile, keyFile, old := selfSignedCert(t)
+	srv, l := startServerListening(t, "-tls-cert", certFile, "-tls-key", keyFile, "-http-addr", "127.0.0.1:0")
+
+	resp, _ := harness.Get(t, fmt.Sprintf("http://127.0.0.1:%d/r/team?x=1", l.PlainHTTP))
+	if want := "https://" + srv.addr() + "/r/team?x=1"; resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Errorf("http:// answered %d to %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+
+	ws := wiretest.Dial(t, "wss://"+srv.addr()+"/ws/renewed", &wire.DialOptions{TLS: &tls.Config{RootCAs: old.Pool}})
+	ws.MustExpect(wire.TypeCreated)
+	next, err := selfsigned.New("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := next.WriteFiles(filepath.Dir(certFile)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(certs.ReloadInterval + 10*time.Second)
+	for {
+		if err := ws.Ping(); err != nil { // also answers the server's heartbeat
+			t.Fatal(err)
+		}
+		ws.MustExpect(wire.TypePong)
+		conn, err := tls.Dial("tcp", srv.addr(), &tls.Config{RootCAs: next.Pool})
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replaced certificate is not served after %v: %v", certs.ReloadInterval+10*time.Second, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/e2e/harness"
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // iceUfragJS reads the ICE username fragment of the page's newest peer

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"tandem/e2e/harness"
 	"tandem/signaling/redistest"
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // clusterArgs run an instance that shares rooms through redisURL and the

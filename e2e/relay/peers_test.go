@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"tandem/signaling/wire/wiretest"
-
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -15,6 +13,7 @@ import (
 	"tandem/bench"
 	"tandem/e2e/harness"
 	"tandem/signaling/wire"
+	"tandem/signaling/wire/wiretest"
 )
 
 // goPeer is a pion/webrtc peer that joins a room through the real

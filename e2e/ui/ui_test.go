@@ -8,13 +8,13 @@ import (
 	"time"
 	"unicode"
 
-	"tandem/e2e/harness"
-
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"tandem/e2e/harness"
 )
 
 // viewport is a screen a tab emulates.
