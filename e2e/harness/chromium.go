@@ -38,7 +38,7 @@ func NeedChromium(t testing.TB) string {
 			return path
 		}
 	}
-	unavailable(t, "no Chromium at "+chromiumPath+" or in PATH; install it with: apt-get install -y chromium")
+	Unavailable(t, "no Chromium at "+chromiumPath+" or in PATH; install it with: apt-get install -y chromium")
 	return ""
 }
 
@@ -165,8 +165,9 @@ func (c *Chromium) Screenshot(ctx context.Context, file string) error {
 	return os.WriteFile(file, png, 0o644)
 }
 
-// unavailable skips t for want of msg's tool, or fails it under CI=true.
-func unavailable(t testing.TB, msg string) {
+// Unavailable skips t for want of what msg names, or fails it under
+// CI=true, where everything must run.
+func Unavailable(t testing.TB, msg string) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)

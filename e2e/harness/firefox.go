@@ -30,7 +30,7 @@ func NeedFirefox(t testing.TB) {
 		t.Skip("-short: no browser")
 	}
 	if _, err := exec.LookPath(bidi.DefaultPath); err != nil {
-		unavailable(t, "no "+bidi.DefaultPath+" in PATH; install it with: apt-get install -y firefox-esr")
+		Unavailable(t, "no "+bidi.DefaultPath+" in PATH; install it with: apt-get install -y firefox-esr")
 	}
 }
 
