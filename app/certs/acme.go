@@ -66,6 +66,10 @@ func NewACME(cfg ACMEConfig, log *slog.Logger) (*ACME, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("certs: data directory: %w", err)
 	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the data directory is open to other users; its keys are not (0700 directories, 0600 files)",
+			"dir", cfg.DataDir, "mode", fi.Mode().Perm().String())
+	}
 	a := &ACME{cfg: cfg, log: log}
 	zl := zap.New(slogCore{log: log})
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
@@ -131,6 +135,8 @@ func (a *ACME) onEvent(_ context.Context, event string, data map[string]any) err
 	name, _ := data["identifier"].(string)
 	renewal, _ := data["renewal"].(bool)
 	switch event {
+	case "cert_obtaining":
+		a.log.Info("obtaining a certificate", "domain", name, "renewal", renewal, "ca", a.cfg.CA)
 	case "cert_obtained":
 		a.log.Info("certificate obtained", "domain", name, "renewal", renewal, "ca", data["issuer"])
 	case "cert_failed":

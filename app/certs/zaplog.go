@@ -9,7 +9,9 @@ import (
 )
 
 // slogCore sends CertMagic's zap logs to slog, so that they land in
-// Tandem's log with its format and level.
+// Tandem's log with its format and level. Its info lines (locks, accounts,
+// each step of an order) become debug ones: ACME.onEvent says at info
+// level what an operator follows.
 type slogCore struct {
 	log    *slog.Logger
 	fields []zapcore.Field
@@ -55,10 +57,8 @@ func (c slogCore) Sync() error { return nil }
 
 func slogLevel(l zapcore.Level) slog.Level {
 	switch {
-	case l <= zapcore.DebugLevel:
+	case l <= zapcore.InfoLevel:
 		return slog.LevelDebug
-	case l == zapcore.InfoLevel:
-		return slog.LevelInfo
 	case l == zapcore.WarnLevel:
 		return slog.LevelWarn
 	default:

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"io/fs"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,7 +103,7 @@ func client(roots *x509.CertPool) *http.Client {
 func TestHTTP01(t *testing.T) {
 	webPort, httpPort := harness.FreePort(t), harness.FreePort(t)
 	p := startPebble(t, pebbleOptions{httpPort: httpPort, tlsPort: closedPort(t)})
-	dataDir := t.TempDir()
+	dataDir := filepath.Join(t.TempDir(), "data") // made by tandem
 	srv := startTandem(t, p, webPort, httpPort, dataDir)
 	roots := p.issuingRoots(t)
 	cert := waitCertificate(t, srv, roots, "")
@@ -110,6 +112,20 @@ func TestHTTP01(t *testing.T) {
 		if !strings.Contains(srv.Logs.String(), want) {
 			t.Errorf("tandem's log lacks %q", want)
 		}
+	}
+
+	// Keys and certificates are the server's alone.
+	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %v: others may read it", path, info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	c := client(roots)
