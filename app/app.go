@@ -63,6 +63,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 		origins:  cfg.AllowedOrigins,
 		proxies:  cfg.TrustedProxies,
 		version:  cfg.Version,
+		hsts:     cfg.HSTS,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "tandem",
@@ -75,7 +76,10 @@ func New(cfg Config, deps Deps) *fiber.App {
 		// Behind a trusted reverse proxy, the page's scheme and host are the
 		// proxy's (X-Forwarded-Proto, for the origin check). The client's
 		// address is handlers.clientIP's business.
-		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
+		// X-Forwarded-Host and -Proto are believed only from them: with no
+		// trusted proxy, from nobody (Fiber believes anyone when the check
+		// is off).
+		EnableTrustedProxyCheck: true,
 		TrustedProxies:          prefixStrings(cfg.TrustedProxies),
 		EnableIPValidation:      true,
 		// A WebSocket keeps what fasthttp holds when it is upgraded. With
@@ -121,6 +125,9 @@ func (h *handlers) error(c *fiber.Ctx, err error) error {
 	if fe != nil {
 		msg = fe.Message
 	}
+	// Errors fasthttp raises itself (413, 431, 408) come here without
+	// passing the middleware.
+	setSecurityHeaders(c, h.hsts)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.Status(code).SendString(msg)
 }

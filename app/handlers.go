@@ -34,6 +34,7 @@ type handlers struct {
 	origins  []string
 	proxies  []netip.Prefix // trusted reverse proxies
 	version  string
+	hsts     bool // send Strict-Transport-Security
 }
 
 func (h *handlers) viewAssets() views.Assets {
@@ -213,7 +214,7 @@ func (h *handlers) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
 	if !h.trusted(ip) {
 		return ip, true
 	}
-	forwarded := c.IPs()
+	forwarded := forwardedFor(c)
 	for i := len(forwarded) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(forwarded[i])
 		if err != nil {
@@ -224,6 +225,22 @@ func (h *handlers) clientIP(c *fiber.Ctx) (netip.Addr, bool) {
 		}
 	}
 	return ip, true // every hop read is a trusted proxy: the left-most of them
+}
+
+// forwardedFor is every X-Forwarded-For entry, from every line of the
+// header in order: a proxy may add a line of its own rather than append
+// to the client's (HAProxy's option forwardfor does). c.IPs() reads the
+// first line only, which the client writes.
+func forwardedFor(c *fiber.Ctx) []string {
+	var out []string
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		for _, entry := range strings.Split(string(line), ",") {
+			if entry = strings.TrimSpace(entry); entry != "" {
+				out = append(out, entry)
+			}
+		}
+	}
+	return out
 }
 
 func (h *handlers) trusted(ip netip.Addr) bool {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -106,6 +107,22 @@ func TestSecurityHeaders(t *testing.T) {
 	responses := map[string]*http.Response{"refused upgrade": refused("https://evil.example")}
 	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a"} {
 		responses[path], _ = harness.Get(t, srv.URL+path)
+	}
+	// Errors fasthttp raises before any handler runs.
+	tooLarge := map[string]*http.Request{}
+	tooLarge["431 header too large"], _ = http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	tooLarge["431 header too large"].Header.Set("X-Padding", strings.Repeat("x", 8<<10))
+	tooLarge["413 body too large"], _ = http.NewRequest(http.MethodPost, srv.URL+"/rooms", strings.NewReader(strings.Repeat("x", 64<<10)))
+	for name, req := range tooLarge {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if code, _ := strconv.Atoi(name[:3]); resp.StatusCode != code {
+			t.Errorf("%s: status %d", name, resp.StatusCode)
+		}
+		responses[name] = resp
 	}
 	for path, resp := range responses {
 		csp := resp.Header.Get("Content-Security-Policy")
