@@ -319,13 +319,33 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 	})
 }
 
+// TestSlowReaderIsDisconnectedAlone: a client that keeps its connection
+// alive (it sends pings, so neither the heartbeat nor the write deadline
+// puts it out in time) but never reads is put out by its queue's bound:
+// its peer is told at once, well before the seat's 15 s grace would end,
+// and the client finds a 1008 close once it reads.
 func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
 	eachBackend(t, func(t *testing.T, be backend) {
-		_, base := newTestHub(t, be, Config{QueueSize: 4, WriteTimeout: 200 * time.Millisecond, MessageBurst: -1, SeatGrace: 50 * time.Millisecond})
+		_, base := newTestHub(t, be, Config{QueueSize: 4, WriteTimeout: time.Minute, MessageBurst: -1})
 		a, b, _, bID := pair(t, base, "slow")
-		_ = b // b never reads again: its socket buffers and queue fill up
 
-		// a's messages are read in the background, so a keeps answering pings.
+		// b stays alive by talking, never by reading.
+		stopTalking := make(chan struct{})
+		talked := make(chan struct{})
+		go func() {
+			defer close(talked)
+			for {
+				select {
+				case <-stopTalking:
+					return
+				case <-time.After(500 * time.Millisecond):
+					if b.Ping() != nil {
+						return
+					}
+				}
+			}
+		}()
+		// a reads in the background, so it keeps answering pings.
 		got := make(chan wire.ServerMessage, 16)
 		go func() {
 			defer close(got)
@@ -339,7 +359,9 @@ func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
 			}
 		}()
 		payload := json.RawMessage(`{"x":"` + strings.Repeat("z", 32<<10) + `"}`)
-		deadline := time.After(15 * time.Second)
+		start := time.Now()
+		deadline := time.After(10 * time.Second) // less than the seat's grace and the heartbeat's 12 s
+	wait:
 		for {
 			select {
 			case m, ok := <-got:
@@ -347,16 +369,22 @@ func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
 					t.Fatal("a lost its own connection")
 				}
 				if m.Type == wire.TypePeerLeft && m.Peer == bID {
-					return // b was dropped; a is still connected
+					break wait
 				}
 			case <-deadline:
-				t.Fatal("slow reader was never disconnected")
+				t.Fatal("the slow reader was not put out within 10 s")
 			case <-time.After(2 * time.Millisecond):
 				// Paced: a itself must not look like a flood.
 				if err := a.Signal(payload); err != nil {
 					t.Fatalf("a write: %v", err)
 				}
 			}
+		}
+		t.Logf("peer-left %v after a began sending", time.Since(start).Round(time.Millisecond))
+		close(stopTalking)
+		<-talked
+		if code := b.MustCloseCode(); code != wire.ClosePolicyViolation {
+			t.Errorf("the slow reader was closed with %d, want %d", code, wire.ClosePolicyViolation)
 		}
 	})
 }

@@ -26,9 +26,9 @@ import (
 //   - Frames are written in the order they were queued; a due ping goes
 //     before them.
 //   - The queue never holds more than QueueSize frames: a frame that would
-//     overflow it stops the outbox (1008, "too slow") instead: a slow
-//     client is disconnected rather than allowed to stall its peer or lose
-//     a message.
+//     overflow it stops the outbox (1008, "too slow") instead, and ends the
+//     reader at once: a slow client is put out, its seat freed and its
+//     peer told, rather than allowed to stall its peer or lose a message.
 //   - Once stopping, nothing more is queued (enqueue reports false), and
 //     writing stays true, so no new writer starts. The running (or last
 //     started) writer flushes the queue, sends the close frame, waits up
@@ -105,6 +105,10 @@ func (o *outbox) enqueueLocked(f outFrame) bool {
 	if len(o.queue) >= o.owner.hub.cfg.QueueSize {
 		o.owner.log(slog.LevelWarn, "client too slow, disconnecting")
 		o.stopLocked(wire.ClosePolicyViolation, "too slow")
+		// End the reader now, not when the writer gets through to the
+		// client: the peer is told and the seat freed at once (see
+		// Hub.readEnded). Deadlines may be set from any goroutine.
+		_ = o.conn.SetReadDeadline(time.Now())
 		return false
 	}
 	if o.queue == nil {
@@ -133,6 +137,15 @@ func (o *outbox) stopLocked(code int, text string) {
 		o.ping.Stop()
 	}
 	o.wakeLocked()
+}
+
+// putOut reports whether the server stopped the outbox to put its client
+// out for abuse (too slow, for one): the client is then gone for good,
+// not away.
+func (o *outbox) putOut() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.stopping && o.closeCode == wire.ClosePolicyViolation
 }
 
 // startPinging pings the client every interval, through the writer.

@@ -26,7 +26,7 @@ func (h *Hub) read(p *Peer) (goodbye bool, err error) {
 		if err != nil {
 			return h.readEnded(p, err), err
 		}
-		if leave {
+		if leave || p.putOut() { // put out while its frame was handled
 			return true, nil
 		}
 	}
@@ -57,6 +57,10 @@ func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
 		p.log(slog.LevelWarn, "frame too large")
 		return true
 	case websocket.IsCloseError(err, wire.CloseNormal, wire.CloseGoingAway):
+		return true
+	case p.putOut():
+		// The writer put the client out (too slow); reading then failed.
+		// Its seat is freed at once, as protocol.md says.
 		return true
 	}
 	return false
