@@ -227,9 +227,9 @@ func TestLeaveAndDrop(t *testing.T) {
 				c := wiretest.Dial(t, base+"room", nil)
 				c.MustExpect(wire.TypeJoined)
 				a.MustExpect(wire.TypePeerJoined)
-				if s := stats(t, hub); s.Rooms != 1 || s.Peers != 2 || s.Seats != 2 {
-					t.Fatalf("stats = %+v", s)
-				}
+				// b's connection ends after a is told: it is counted until
+				// its writer has closed it.
+				waitStats(t, hub, Stats{Rooms: 1, Seats: 2, Peers: 2})
 			})
 		}
 	})
@@ -424,6 +424,22 @@ func stats(t *testing.T, hub *Hub) Stats {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// waitStats waits up to 5 s for the hub's counts to be want.
+func waitStats(t *testing.T, hub *Hub, want Stats) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := stats(t, hub)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v, want %+v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestPing: a ping is answered with a pong, alone in a room or not, and

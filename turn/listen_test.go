@@ -1,14 +1,30 @@
 package turn
 
 import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-// TestSeveralUDPSockets checks that clients spread by the kernel over the
-// SO_REUSEPORT sockets of one port all get relays, and that the server
-// reports one port.
+// TestSeveralUDPSockets: with four SO_REUSEPORT sockets on one port, which
+// the kernel picks among by each client's address, every client gets a
+// relay, and browsers are told the one port. (Which socket a client lands
+// on is the kernel's hash; TestListenSocketCount checks the sockets.)
 func TestSeveralUDPSockets(t *testing.T) {
 	s := startTURN(t, Config{UDPListeners: 4})
+	if got := udpSocketsOnPort(t, s.Port()); got != 4 {
+		t.Fatalf("%d UDP sockets on port %d, want 4", got, s.Port())
+	}
+	for _, ice := range s.ICEServers("p", Page{}) {
+		for _, u := range ice.URLs {
+			if strings.HasPrefix(u, "turn:") && !strings.Contains(u, ":"+strconv.Itoa(s.Port())) {
+				t.Errorf("browsers are handed %s, not the one port %d", u, s.Port())
+			}
+		}
+	}
 	user, pass := credentials(t, s, "many")
 	for i := range 8 {
 		relay, err := newClient(t, s, "udp", user, pass).Allocate()
@@ -37,4 +53,25 @@ func TestListenSocketCount(t *testing.T) {
 			t.Errorf("listen(_, %d) opened %d UDP sockets", n, len(udps))
 		}
 	}
+}
+
+// udpSocketsOnPort counts this process's IPv4 UDP sockets bound to port,
+// from /proc/self/net/udp (local address in hex, "0100007F:0D96").
+func udpSocketsOnPort(t *testing.T, port int) int {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("counts sockets through /proc")
+	}
+	data, err := os.ReadFile("/proc/self/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1], suffix) {
+			n++
+		}
+	}
+	return n
 }

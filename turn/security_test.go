@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -389,17 +390,30 @@ func TestParseUsername(t *testing.T) {
 	}
 }
 
+// usernameSpec is the TURN REST API username ParseUsername accepts, as a
+// regular expression: up to 12 decimal digits of expiry, a colon, and 1 to
+// maxUserLen printable ASCII characters.
+var usernameSpec = regexp.MustCompile(`^[0-9]{1,12}:[\x21-\x7e]{1,128}$`)
+
+// FuzzParseUsername checks ParseUsername against usernameSpec (it accepts
+// exactly what the expression does) and the round trip: what it returns
+// formats back to the same username, up to the expiry's leading zeros.
 func FuzzParseUsername(f *testing.F) {
-	for _, s := range []string{"1795000000:3f2a9c1d0b7e4a11", "1:a", ":", "99999999999999:x", "1:a:b"} {
+	for _, s := range []string{"1795000000:3f2a9c1d0b7e4a11", "1:a", ":", "99999999999999:x", "1:a:b", "0001:x", "1:\x7f", "1: a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		expiry, user, err := ParseUsername(in)
+		if accepted := err == nil; accepted != usernameSpec.MatchString(in) {
+			t.Fatalf("ParseUsername(%q): accepted %v, the spec says %v (err %v)", in, accepted, !accepted, err)
+		}
 		if err != nil {
 			return
 		}
-		if user == "" || len(user) > maxUserLen || expiry.Unix() < 0 {
-			t.Fatalf("ParseUsername(%q) accepted %v, %q", in, expiry, user)
+		again := strconv.FormatInt(expiry.Unix(), 10) + ":" + user
+		ts, _, _ := strings.Cut(in, ":")
+		if want := strings.TrimLeft(ts, "0") + ":" + user; again != want && !(strings.Trim(ts, "0") == "" && again == "0:"+user) {
+			t.Fatalf("ParseUsername(%q) = %v, %q, which formats back as %q", in, expiry.Unix(), user, again)
 		}
 	})
 }

@@ -159,9 +159,41 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: %d, under %d", ErrBitrateTooLow, c.MaxBitrate, minBitrate)
 	}
 	for _, u := range c.ExtraURLs {
-		scheme, _, _ := strings.Cut(u, ":")
-		if scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns" {
-			return fmt.Errorf("%w: %q", ErrBadICEURL, u)
+		if err := checkICEURL(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkICEURL accepts the forms of RFC 7064 (stun:, stuns:) and RFC 7065
+// (turn:, turns:, with ?transport=udp|tcp): a URL browsers refuse would
+// make every call page fail to build its connection.
+func checkICEURL(u string) error {
+	bad := func(why string) error { return fmt.Errorf("%w: %q: %s", ErrBadICEURL, u, why) }
+	scheme, rest, _ := strings.Cut(u, ":")
+	if scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns" {
+		return bad("no stun:, stuns:, turn: or turns: scheme")
+	}
+	hostport, query, hasQuery := strings.Cut(rest, "?")
+	if hasQuery {
+		transport, ok := strings.CutPrefix(query, "transport=")
+		if !ok || strings.HasPrefix(scheme, "stun") || (transport != "udp" && transport != "tcp") {
+			return bad("the only query is ?transport=udp or tcp, on turn: and turns: URLs")
+		}
+	}
+	host, port := hostport, ""
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	} else if inner, ok := strings.CutPrefix(hostport, "["); ok {
+		host, _ = strings.CutSuffix(inner, "]") // an IPv6 address, no port
+	}
+	if host == "" || strings.ContainsAny(host, "/@ []") {
+		return bad("no host")
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return bad("bad port")
 		}
 	}
 	return nil

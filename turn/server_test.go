@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -343,22 +344,53 @@ func TestPeerPolicy(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	// A port free now, and a relay range around it.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
 	tests := []struct {
 		name string
 		cfg  Config
+		want error
 	}{
-		{"no secret", Config{Addr: "127.0.0.1:0"}},
-		{"inverted range", Config{Addr: "127.0.0.1:0", Secret: "s", RelayMinPort: 60000, RelayMaxPort: 50000}},
-		{"listener inside relay range", Config{Addr: "127.0.0.1:50500", Secret: "s", RelayMinPort: 50000, RelayMaxPort: 51000}},
+		{"no secret", Config{Addr: "127.0.0.1:0"}, ErrNoSecret},
+		{"inverted range", Config{Addr: "127.0.0.1:0", Secret: "s", RelayMinPort: 60000, RelayMaxPort: 50000}, ErrBadPortRange},
+		{"listener inside relay range", Config{Addr: fmt.Sprintf("127.0.0.1:%d", port), Secret: "s",
+			RelayMinPort: uint16(port - 1), RelayMaxPort: uint16(port + 1)}, ErrPortInRelayRange},
+		{"TLS listener without certificate", Config{Addr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", Secret: "s"}, ErrTLSWithoutCertificate},
+		{"bitrate in bytes", Config{Addr: "127.0.0.1:0", Secret: "s", MaxBitrate: 2000}, ErrBitrateTooLow},
+		{"ICE URL without scheme", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"turn2.example.org:3478"}}, ErrBadICEURL},
+		{"ICE URL without host", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"turn:?transport=udp"}}, ErrBadICEURL},
+		{"ICE URL with a bad port", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"turn:turn2.example.org:34x78"}}, ErrBadICEURL},
+		{"ICE URL with a bad transport", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"turn:turn2.example.org?transport=sctp"}}, ErrBadICEURL},
+		{"ICE URL with a path", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"turns://turn2.example.org/"}}, ErrBadICEURL},
+		{"STUN URL with a transport", Config{Addr: "127.0.0.1:0", Secret: "s", ExtraURLs: []string{"stun:stun.example.org?transport=udp"}}, ErrBadICEURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := New(tt.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err == nil {
 				s.Close()
-				t.Fatal("New succeeded")
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("New: %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestICEURLsAccepted: the forms RFC 7064 and 7065 allow pass.
+func TestICEURLsAccepted(t *testing.T) {
+	urls := []string{"stun:stun.example.org", "stun:stun.example.org:3478", "stuns:stun.example.org:5349",
+		"turn:turn2.example.org", "turn:turn2.example.org:3478?transport=udp", "turn:[2001:db8::1]:3478?transport=tcp",
+		"turns:turn2.example.org:443?transport=tcp", "turn:192.0.2.1", "stun:[2001:db8::1]"}
+	for _, u := range urls {
+		if err := checkICEURL(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }
 
