@@ -22,6 +22,18 @@ await loadMessages(ui.call.dataset.messages);
 
 let inCall = false; // false in the lobby, after hang-up and on "full": no reconnecting
 let otherPresent = false; // signaling says someone else holds a seat
+let refusal = ""; // status key of the server's last refusal (busy, limits), until seated
+let setupFailures = 0; // of the peer connection in a row; retried by itself up to maxSetupRetries
+const maxSetupRetries = 3;
+
+// Codes with which the server turns a join away; it then closes with 1013.
+/** @type {Record<string, string>} */
+const refusals = {
+  "server-busy": "status.serverBusy",
+  "too-many-connections": "status.tooManyConnections",
+  "too-many-joins": "status.tooManyJoins",
+  unavailable: "status.unavailable",
+};
 let ticker = 0;
 
 const signaling = new Signaling(
@@ -159,7 +171,10 @@ async function toggleShare() {
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
   } catch (err) {
-    if (err.name !== "NotAllowedError") toast("share.failed"); // NotAllowedError: they cancelled
+    // NotAllowedError is a cancel, or the system's refusal (macOS without
+    // the Screen Recording permission), which Chrome words as "by system".
+    if (err.name !== "NotAllowedError") toast("share.failed");
+    else if (/system/i.test(err.message)) toast("share.deniedBySystem");
     return;
   }
   me.screen = stream.getVideoTracks()[0];
@@ -177,7 +192,7 @@ function stopSharing() {
   me.screen.stop();
   me.screen = null;
   renderMe();
-  peer.updateSender("video").catch((err) => console.warn("tandem: back to the camera", err));
+  peer.updateSender("video");
   sendState();
 }
 
@@ -264,6 +279,7 @@ peer.onconnectionstate = (state) => {
       break;
     case "connected":
       ui.call.dataset.connected = true;
+      setupFailures = 0;
       setConnected();
       break;
     case "disconnected":
@@ -320,8 +336,33 @@ ui.quality.onclick = () => showQualityPanel(ui.qualityPanel.hidden);
 signaling.onlost = () => {
   // The call's media does not go through this socket: keep it.
   if (peer.connected) setState("connected", "status.connectedServerAway");
-  else setState("reconnecting", "status.serverLost");
+  else setState("reconnecting", refusal || "status.serverLost");
 };
+// A live call goes on without the server; a page with no call gives up.
+signaling.maygiveup = () => !peer.connected;
+signaling.ongiveup = () => {
+  leaveCall();
+  peer.close();
+  stopMedia();
+  const key = refusal || "status.unreachable";
+  end("error", key, "ended.refusedTitle", key, "ended.tryAgain");
+};
+peer.onfailure = (what, err) => {
+  console.error("tandem:", what, "failed:", err);
+  if (what === "media") return toast("call.mediaFailed");
+  setupFailures++;
+  if (setupFailures > maxSetupRetries) return setState("error", "status.setupFailed");
+  setState("reconnecting", "status.setupFailed");
+  setTimeout(retryPeer, 1000 * 2 ** (setupFailures - 1));
+};
+
+// A fresh peer connection; the newcomer offers on it, the other answers
+// the offer that comes.
+function retryPeer() {
+  if (!inCall || peer.connected) return;
+  if (otherPresent) peer.start();
+  else peer.close();
+}
 signaling.onreplaced = () => {
   leaveCall();
   peer.close();
@@ -329,6 +370,7 @@ signaling.onreplaced = () => {
   end("waiting", "status.left", "ended.replacedTitle", "ended.replacedText", "ended.rejoin");
 };
 signaling.onmessage = async (m) => {
+  if (m.seat) refusal = "";
   switch (m.type) {
     case "created":
       peer.setIceServers(m.iceServers);
@@ -391,6 +433,10 @@ signaling.onmessage = async (m) => {
     case "error":
       if (m.code !== "no-peer") console.warn("tandem: server says", m.code, m.message);
       if (m.code === "server-shutdown" && !peer.connected) setState("reconnecting", "status.serverRestarting");
+      if (refusals[m.code]) {
+        refusal = refusals[m.code];
+        setState("reconnecting", refusal);
+      }
       break;
   }
 };
@@ -478,6 +524,11 @@ ui.toggleShare.hidden = !(navigator.mediaDevices && navigator.mediaDevices.getDi
 ui.toggleChat.onclick = ui.closeChat.onclick = toggleChat;
 ui.hangUp.onclick = hangUp;
 ui.retryCall.onclick = () => {
+  if (setupFailures > 0) {
+    setupFailures = 0;
+    setState("connecting", "status.connecting");
+    return retryPeer();
+  }
   peer.restarts = 0;
   peer.restartIce(true);
 };

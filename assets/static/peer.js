@@ -43,6 +43,10 @@ export class Peer {
     this.onchannel = () => {};
     /** @type {(m: any) => void} a data channel message */
     this.onmessage = () => {};
+    // The browser refused to build the connection, an offer or an answer,
+    // or to switch a track.
+    /** @type {(what: "setup" | "offer" | "answer" | "media", err: any) => void} */
+    this.onfailure = () => {};
   }
 
   get connected() {
@@ -76,10 +80,15 @@ export class Peer {
 
   start() {
     this.close();
-    const pc = new RTCPeerConnection({
-      iceServers: this.iceServers,
-      iceTransportPolicy: this.relayOnly ? "relay" : "all",
-    });
+    let pc;
+    try {
+      pc = new RTCPeerConnection({
+        iceServers: this.iceServers,
+        iceTransportPolicy: this.relayOnly ? "relay" : "all",
+      });
+    } catch (err) {
+      return this.onfailure("setup", err); // an ICE server URL it refuses, say
+    }
     this.pc = pc;
     this.session = crypto.getRandomValues(new Uint32Array(2)).join("-");
     this.makingOffer = false;
@@ -98,7 +107,7 @@ export class Peer {
         await pc.setLocalDescription();
         this.sendOffer(pc);
       } catch (err) {
-        console.error("tandem: offer failed", err);
+        if (pc === this.pc) this.onfailure("offer", err);
       } finally {
         this.makingOffer = false;
       }
@@ -151,7 +160,11 @@ export class Peer {
   async updateSender(kind) {
     const sender = this.senders[kind];
     const track = this.outgoing(kind);
-    if (sender && sender.track !== track) await sender.replaceTrack(track);
+    try {
+      if (sender && sender.track !== track) await sender.replaceTrack(track);
+    } catch (err) {
+      this.onfailure("media", err);
+    }
   }
 
   /** @param {RTCPeerConnection} pc */
@@ -230,11 +243,15 @@ export class Peer {
         if (!this.makingOffer && pc.signalingState === "have-local-offer") this.sendOffer(pc);
         return;
       }
-      await pc.setRemoteDescription(description);
-      if (description.type === "offer") {
-        if (!this.tracksAdded) await this.addLocalMedia(pc);
-        await pc.setLocalDescription();
-        this.sendSignal({ description: pc.localDescription });
+      try {
+        await pc.setRemoteDescription(description);
+        if (description.type === "offer") {
+          if (!this.tracksAdded) await this.addLocalMedia(pc);
+          await pc.setLocalDescription();
+          this.sendSignal({ description: pc.localDescription });
+        }
+      } catch (err) {
+        if (pc === this.pc) this.onfailure("answer", err);
       }
     } else if (data.candidate) {
       try {

@@ -4,6 +4,8 @@
 
 const closeReplaced = 4000; // the server's: a newer connection took our seat
 const closeAway = 3000; // ours for a socket we give up on: not a goodbye, the seat is held
+const maxAttempts = 8; // connections without a seat before giving up: about a minute
+const maxQueued = 64; // signals kept while the socket is down
 
 export class Signaling {
   /** @param {string} url the room's WebSocket @param {string} room @param {Storage} storage keeps the seat */
@@ -19,6 +21,9 @@ export class Signaling {
     this.active = false; // false: no reconnecting
     this.retryDelay = 500;
     this.retryTimer = 0;
+    this.attempts = 0; // connections since the last seat
+    /** @type {any[]} signals sent while the socket was down, of the newest session */
+    this.queued = [];
     this.probeTimer = 0; // set while a ping waits for its pong
     this.inbox = Promise.resolve();
     /** @type {(m: any) => any} one at a time: the next waits for the promise returned */
@@ -27,10 +32,16 @@ export class Signaling {
     this.onlost = () => {};
     /** @type {() => void} a duplicated tab took our seat: we stop */
     this.onreplaced = () => {};
+    /** @type {() => boolean} whether to give up after maxAttempts; no: a live call goes on */
+    this.maygiveup = () => true;
+    /** @type {() => void} no seat after maxAttempts: stopped, until start() */
+    this.ongiveup = () => {};
   }
 
   start() {
     this.active = true;
+    this.attempts = 0;
+    this.retryDelay = 500;
     // A peer connection closed mid-message never settles that promise.
     this.inbox = Promise.resolve();
     this.connect();
@@ -39,6 +50,7 @@ export class Signaling {
   // For good: no reconnect, no seat kept.
   stop() {
     this.active = false;
+    this.queued = [];
     clearTimeout(this.retryTimer);
     this.storage.removeItem(this.seatKey);
     this.storage.removeItem(this.roleKey);
@@ -54,9 +66,17 @@ export class Signaling {
     return !!this.ws && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** @param {object} message */
+  // A signal sent while the socket is down (an ICE restart's offer during
+  // a reconnect) waits for the next seat, with the others of its session.
+  /** @param {any} message */
   send(message) {
-    if (this.ws && this.open) this.ws.send(JSON.stringify(message));
+    if (this.ws && this.open) {
+      this.ws.send(JSON.stringify(message));
+    } else if (message.type === "signal" && this.active) {
+      const session = message.data && message.data.session;
+      this.queued = this.queued.filter((m) => m.data.session === session).slice(1 - maxQueued);
+      this.queued.push(message);
+    }
   }
 
   /** @returns {boolean | null} */
@@ -75,9 +95,7 @@ export class Signaling {
     const seat = this.storage.getItem(this.seatKey);
     const ws = new WebSocket(this.url + (seat ? "?seat=" + encodeURIComponent(seat) : ""));
     this.ws = ws;
-    ws.onopen = () => {
-      this.retryDelay = 500;
-    };
+    this.attempts++;
     ws.onmessage = (event) => {
       clearTimeout(this.probeTimer); // the socket lives
       this.probeTimer = 0;
@@ -88,9 +106,16 @@ export class Signaling {
         return;
       }
       this.inbox = this.inbox
-        .then(() => {
-          if (m.seat) this.storage.setItem(this.seatKey, m.seat);
-          return this.onmessage(m);
+        .then(async () => {
+          if (m.seat) {
+            // Seated: the backoff starts over (not on open: a server that
+            // refuses us opens the socket first).
+            this.storage.setItem(this.seatKey, m.seat);
+            this.attempts = 0;
+            this.retryDelay = 500;
+          }
+          await this.onmessage(m);
+          if (m.seat) for (const q of this.queued.splice(0)) this.send(q);
         })
         .catch((err) => console.error("tandem:", err));
     };
@@ -110,6 +135,12 @@ export class Signaling {
     if (code === closeReplaced) {
       // Taking the seat back in turn would start a tug of war.
       this.onreplaced();
+      return;
+    }
+    if (this.attempts >= maxAttempts && this.maygiveup()) {
+      this.active = false;
+      this.queued = [];
+      this.ongiveup();
       return;
     }
     this.onlost();
