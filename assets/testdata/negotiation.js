@@ -135,6 +135,25 @@ const schedules = {
     await connected(call);
   },
 
+  // The browser refuses A's first offer (setLocalDescription rejects): A
+  // reports it (onfailure) and, as the page does, starts a fresh peer
+  // connection, whose offer B answers.
+  async failedFirstOffer(call) {
+    const failures = [];
+    call.b.newPeer(true).start();
+    const peer = call.a.newPeer(false);
+    peer.onfailure = (what) => {
+      failures.push(what);
+      setTimeout(() => peer.start(), 100);
+    };
+    peer.onpeerconnection = (pc) => {
+      if (++call.a.pcs === 1) pc.setLocalDescription = () => Promise.reject(new DOMException("injected", "OperationError"));
+    };
+    peer.start();
+    await connected(call);
+    if (failures.join() !== "offer") throw new Error("failures reported: [" + failures + "], want [offer]");
+  },
+
   // The first answer is lost: the offer is sent again, and answered again.
   async lostAnswer(call) {
     call.b.out.dropNext = (data) => data.description && data.description.type === "answer";

@@ -178,6 +178,26 @@ func TestBrowserVanishedPeer(t *testing.T) {
 	}
 }
 
+// TestBrowserVanishedPeerSilently: one person's network starts losing
+// every packet, with no reset and no FIN (the most common way a phone
+// drops off). The server's heartbeat notices: the other is told
+// peer-left within 30 s, as docs/protocol.md says.
+func TestBrowserVanishedPeerSilently(t *testing.T) {
+	proxies, tabs := callApart(t)
+	proxies[1].BlackHole()
+	start := time.Now()
+	if st, err := harness.Poll(tabs[0], harness.StatusJS, func(s harness.Status) bool { return s.State == "peer-left" }); err != nil {
+		if _, err := harness.Poll(tabs[0], harness.StatusJS, func(s harness.Status) bool { return s.State == "peer-left" }); err != nil {
+			t.Fatalf("%s never saw peer-left: %+v: %v", tabs[0], st, err)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("peer-left %v after the network went silent", took.Round(100*time.Millisecond))
+	if took > 30*time.Second {
+		t.Errorf("peer-left after %v, want within 30 s", took)
+	}
+}
+
 // callApart starts a server and a call between two tabs, each behind its
 // own proxy, so that one tab's network can fail alone.
 func callApart(t *testing.T) ([2]*harness.CutProxy, [2]*harness.Chromium) {
@@ -330,5 +350,37 @@ func TestBrowserDuplicatedTab(t *testing.T) {
 		if err := harness.RemoteVideoPlays(tb); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBrowserRestartWhileReconnecting: the impolite side restarts ICE
+// while its signaling is down and reconnecting; its offer is kept and
+// sent once it has its seat back, and the restart completes on both
+// sides: new ICE credentials, stable, connected, the same page.
+func TestBrowserRestartWhileReconnecting(t *testing.T) {
+	proxies, tabs := callApart(t) // tab2 joined second: it offers
+	p := proxies[1]
+	p.Refuse(true)
+	tried := p.Accepted()
+	p.Cut()
+	p.WaitAccepted(t, tried) // tab2 is reconnecting
+	before := [2]iceState{iceNow(t, tabs[0]), iceNow(t, tabs[1])}
+	restartICE(t, tabs[1])
+	if _, err := harness.Poll(tabs[1], iceUfragJS, func(s iceState) bool { return s.Signaling == "have-local-offer" }); err != nil {
+		t.Fatalf("tab2 made no offer: %v", err)
+	}
+	back := p.Accepted()
+	p.Refuse(false)
+	p.WaitAccepted(t, back)
+	for i, tb := range tabs {
+		if after, err := newICE(tb, before[i]); err != nil {
+			t.Fatalf("%s: the restart did not complete: %+v: %v", tb, after, err)
+		}
+		if err := harness.RemoteVideoPlays(tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := harness.Eval[int](tabs[1], harness.PeerConnectionCountJS); err != nil || n != 1 {
+		t.Errorf("tab2 made %d peer connections (err %v), want the one it had", n, err)
 	}
 }

@@ -3,9 +3,11 @@ package harness
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,7 +34,38 @@ func Main(m *testing.M, bin *Binary) int {
 		return 1
 	}
 	*bin = Binary(path)
+	if err := statSources(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
+}
+
+// statSources looks at every file tandem is built from. go test caches a
+// package's result by what its test binary is built from and by the files
+// it looked at; tandem is built here at run time, so without this a
+// change to the server would leave a stale cached result.
+func statSources() error {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if and .Module .Module.Main}}{{.Dir}}{{end}}", "tandem/cmd/tandem").Output()
+	if err != nil {
+		return fmt.Errorf("harness: list tandem's packages: %w", err)
+	}
+	for _, dir := range strings.Fields(string(out)) {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && path != dir && !strings.Contains(path, string(filepath.Separator)+"static") {
+				return filepath.SkipDir // a package of its own, or not part of this one
+			}
+			_, err = os.Stat(path)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("harness: %w", err)
+		}
+	}
+	return nil
 }
 
 // Build compiles tandem/cmd/tandem into dir and returns the binary's path.

@@ -17,6 +17,7 @@ type CutProxy struct {
 	target   string
 	accepted atomic.Int64
 	refuse   atomic.Bool // reset new connections at once: the network is down
+	holed    atomic.Bool // drop every byte, close nothing: a black hole
 	wg       sync.WaitGroup
 
 	mu    sync.Mutex
@@ -53,6 +54,11 @@ func (p *CutProxy) Close() { p.ln.Close() }
 // Refuse makes the proxy reset new connections at once (a network that is
 // down), or accept them again.
 func (p *CutProxy) Refuse(down bool) { p.refuse.Store(down) }
+
+// BlackHole makes the proxy drop every byte from now on, both ways, and
+// close nothing, as a network that silently loses every packet does: no
+// reset, no FIN; new connections are accepted and hear nothing.
+func (p *CutProxy) BlackHole() { p.holed.Store(true) }
 
 // Accepted is how many connections the proxy has accepted in all.
 func (p *CutProxy) Accepted() int64 { return p.accepted.Load() }
@@ -93,6 +99,12 @@ func (p *CutProxy) serve() {
 			reset(client)
 			continue
 		}
+		if p.holed.Load() {
+			p.track(client)
+			p.wg.Add(1)
+			go p.pipe(io.Discard, client)
+			continue
+		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
 			client.Close()
@@ -113,15 +125,30 @@ func (p *CutProxy) track(conns ...net.Conn) {
 	}
 }
 
-func (p *CutProxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst until either ends, dropping what it reads once
+// the proxy is a black hole.
+func (p *CutProxy) pipe(dst io.Writer, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.holed.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	src.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.conns, dst)
 	delete(p.conns, src)
+	if c, ok := dst.(net.Conn); ok {
+		c.Close()
+		delete(p.conns, c)
+	}
 }
 
 // reset closes c with a TCP reset, as a dead network does.
