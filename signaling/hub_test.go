@@ -320,13 +320,27 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 }
 
 // TestSlowReaderIsDisconnectedAlone: a client that keeps its connection
-// alive (it sends pings, so neither the heartbeat nor the write deadline
-// puts it out in time) but never reads is put out by its queue's bound:
-// its peer is told at once, well before the seat's 15 s grace would end,
-// and the client finds a 1008 close once it reads.
+// alive (it sends pings, so the heartbeat does not put it out) but never
+// reads is put out by its queue's bound (the write deadline a minute) or
+// by the write deadline (the queue unbounded in effect): its peer is told
+// at once, well before the seat's 15 s grace would end. Put out by its
+// queue, the client finds a 1008 close once it reads.
 func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+		code int // the close the client finds; 0: none can reach it
+	}{
+		{"queue bound", Config{QueueSize: 4, WriteTimeout: time.Minute, MessageBurst: -1}, wire.ClosePolicyViolation},
+		{"write deadline", Config{QueueSize: 1 << 20, WriteTimeout: 500 * time.Millisecond, MessageBurst: -1}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) { slowReader(t, tt.cfg, tt.code) })
+	}
+}
+
+func slowReader(t *testing.T, cfg Config, wantCode int) {
 	eachBackend(t, func(t *testing.T, be backend) {
-		_, base := newTestHub(t, be, Config{QueueSize: 4, WriteTimeout: time.Minute, MessageBurst: -1})
+		_, base := newTestHub(t, be, cfg)
 		a, b, _, bID := pair(t, base, "slow")
 
 		// b stays alive by talking, never by reading.
@@ -383,8 +397,11 @@ func TestSlowReaderIsDisconnectedAlone(t *testing.T) {
 		t.Logf("peer-left %v after a began sending", time.Since(start).Round(time.Millisecond))
 		close(stopTalking)
 		<-talked
-		if code := b.MustCloseCode(); code != wire.ClosePolicyViolation {
-			t.Errorf("the slow reader was closed with %d, want %d", code, wire.ClosePolicyViolation)
+		if wantCode == 0 {
+			return
+		}
+		if code := b.MustCloseCode(); code != wantCode {
+			t.Errorf("the slow reader was closed with %d, want %d", code, wantCode)
 		}
 	})
 }

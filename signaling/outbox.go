@@ -2,7 +2,9 @@ package signaling
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -33,7 +35,8 @@ import (
 //     writing stays true, so no new writer starts. The running (or last
 //     started) writer flushes the queue, sends the close frame, waits up
 //     to closeGrace for readerDone, closes conn and then closed, exactly
-//     once. A write error stops the outbox and closes conn at once.
+//     once. A write error stops the outbox and closes conn at once; a
+//     write that timed out puts the client out (1008), as an overflow does.
 //   - A queued frame with a buf owns it: the writer gives it back to the
 //     hub's pool once written; sendCopy gives it back if it was dropped.
 //
@@ -238,8 +241,13 @@ func (o *outbox) write() {
 			return
 		}
 		if err != nil {
-			// The connection is broken: nothing more can be written.
-			o.stop(wire.CloseGoingAway, "")
+			// Nothing more can be written. A write that timed out is a
+			// client that stopped reading: put out, as an overflow is.
+			code := wire.CloseGoingAway
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				code = wire.ClosePolicyViolation
+			}
+			o.stop(code, "")
 			o.closeConn()
 			return
 		}
