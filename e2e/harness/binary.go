@@ -34,17 +34,14 @@ func Main(m *testing.M, bin *Binary) int {
 		return 1
 	}
 	*bin = Binary(path)
-	if err := statSources(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	return m.Run()
 }
 
 // statSources looks at every file tandem is built from. go test caches a
 // package's result by what its test binary is built from and by the files
-// it looked at; tandem is built here at run time, so without this a
-// change to the server would leave a stale cached result.
+// its tests looked at (from m.Run on, not before); tandem is built at run
+// time, so without this a change to the server would leave a stale
+// cached result. StartCommand calls it.
 func statSources() error {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if and .Module .Module.Main}}{{.Dir}}{{end}}", "tandem/cmd/tandem").Output()
 	if err != nil {

@@ -60,6 +60,9 @@ func (bin Binary) StartServer(t testing.TB, extra ...string) *Server {
 // (SIGTERM, then SIGKILL) when t ends, and its log shown if t failed.
 func StartCommand(t testing.TB, cmd *exec.Cmd) *Server {
 	t.Helper()
+	if err := statSources(); err != nil {
+		t.Fatal(err)
+	}
 	if cmd.Env == nil {
 		cmd.Env = environWithout("TANDEM_")
 	}
