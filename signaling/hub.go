@@ -60,6 +60,8 @@ type Hub struct {
 	// refused at once instead of half-working.
 	storeDown atomic.Bool
 
+	counters counters // totals for metrics; atomics
+
 	mu     sync.Mutex
 	local  map[string]*Peer     // guarded by mu; peer id -> its connection here
 	rooms  map[string]*roomHere // guarded by mu; the rooms with connections here

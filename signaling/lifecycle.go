@@ -47,6 +47,7 @@ type JoinRequest struct {
 // refuse answers a connection that cannot be served with an error and a
 // close frame, without seating it.
 func (h *Hub) refuse(conn Conn, code string, closeCode int) {
+	h.counters.refuse(code, true)
 	_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	_ = conn.WriteMessage(websocket.TextMessage, errorMessage(code, refusals[code]))
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, code), time.Now().Add(h.cfg.WriteTimeout))
@@ -201,7 +202,16 @@ func (h *Hub) seat(conn Conn, req JoinRequest) (p *Peer, ok bool) {
 		p.log(slog.LevelWarn, "store failed after join", "err", err)
 		p.send(errorMessage(wire.CodeUnavailable, refusals[wire.CodeUnavailable]))
 		p.stop(wire.CloseTryAgainLater, wire.CodeUnavailable)
+		h.counters.refuse(wire.CodeUnavailable, true)
 		return p, false
+	}
+	switch {
+	case res.Resumed:
+		h.counters.join(JoinResumed)
+	case res.OtherID == "":
+		h.counters.join(JoinCreated)
+	default:
+		h.counters.join(JoinJoined)
 	}
 	p.log(slog.LevelInfo, "joined", "alone", res.OtherID == "", "resumed", res.Resumed)
 	return p, true
@@ -293,6 +303,7 @@ func (h *Hub) lookAgain(p *Peer) error {
 
 // refuseFull tells a third person the room is full.
 func (h *Hub) refuseFull(conn Conn, room string) {
+	h.counters.join(JoinFull)
 	_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	_ = conn.WriteMessage(websocket.TextMessage, encode(wire.ServerMessage{Type: wire.TypeFull, Room: room}))
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseNormal, "room full"), time.Now().Add(h.cfg.WriteTimeout))

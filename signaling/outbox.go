@@ -107,6 +107,7 @@ func (o *outbox) enqueueLocked(f outFrame) bool {
 	}
 	if len(o.queue) >= o.owner.hub.cfg.QueueSize {
 		o.owner.log(slog.LevelWarn, "client too slow, disconnecting")
+		o.owner.hub.counters.refuse(RefusedTooSlow, false)
 		o.stopLocked(wire.ClosePolicyViolation, "too slow")
 		// End the reader now, not when the writer gets through to the
 		// client: the peer is told and the seat freed at once (see
@@ -246,6 +247,7 @@ func (o *outbox) write() {
 			code := wire.CloseGoingAway
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				code = wire.ClosePolicyViolation
+				o.owner.hub.counters.refuse(RefusedTooSlow, false)
 			}
 			o.stop(code, "")
 			o.closeConn()

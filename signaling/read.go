@@ -54,6 +54,7 @@ func (h *Hub) readFrame(p *Peer, limiter *rate.Limiter) (leave bool, err error) 
 func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
+		h.counters.refuse(RefusedMessageTooBig, false)
 		p.log(slog.LevelWarn, "frame too large")
 		return true
 	case websocket.IsCloseError(err, wire.CloseNormal, wire.CloseGoingAway):
@@ -69,9 +70,11 @@ func (h *Hub) readEnded(p *Peer, err error) (goodbye bool) {
 // handle acts on one frame from the client. It reports whether the client
 // is leaving or has been put out.
 func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (leave bool) {
+	h.counters.messages.Add(1)
 	_ = p.conn.SetReadDeadline(time.Now().Add(h.cfg.PongTimeout))
 	if h.cfg.MessageBurst > 0 && !limiter.Allow() {
 		p.log(slog.LevelWarn, "message rate exceeded")
+		h.counters.refuse(wire.CodeRateLimited, false)
 		p.send(errorMessage(wire.CodeRateLimited, "Too many messages. The connection is closed."))
 		p.stop(wire.ClosePolicyViolation, wire.CodeRateLimited)
 		return true

@@ -3,6 +3,7 @@ package turn
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // forbiddenPeers are networks a TURN relay must not reach by default: without
@@ -48,6 +49,8 @@ type peerPolicy struct {
 	relays *relayPorts
 	// selfAllowed is whether allow contains self.
 	selfAllowed bool
+	// refused counts the permissions and channel bindings refused.
+	refused atomic.Uint64
 }
 
 func newPeerPolicy(self netip.Addr, allow []netip.Prefix) *peerPolicy {
@@ -59,12 +62,14 @@ func newPeerPolicy(self netip.Addr, allow []netip.Prefix) *peerPolicy {
 // permit reports whether a permission or channel to peerIP may be created:
 // whether some port of that address may be reached. It is pion's
 // PermissionHandler.
+// permit decides a permission or a channel binding, and counts refusals.
 func (p *peerPolicy) permit(peerIP net.IP) bool {
 	ip, ok := netip.AddrFromSlice(peerIP)
-	if !ok {
-		return false
+	if ok && p.permitAddr(ip) {
+		return true
 	}
-	return p.permitAddr(ip)
+	p.refused.Add(1)
+	return false
 }
 
 func (p *peerPolicy) permitAddr(ip netip.Addr) bool {

@@ -17,6 +17,7 @@ type relayGenerator struct {
 	inner       *turn.RelayAddressGeneratorPortRange
 	policy      *peerPolicy
 	drops       *drops
+	counters    *counters
 	maxBitrate  int           // bits per second and direction; 0: no cap
 	maxLifetime time.Duration // 0: no cap
 }
@@ -31,7 +32,7 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if err != nil {
 		return nil, nil, err
 	}
-	gc := &guardedConn{PacketConn: conn, policy: g.policy, drops: g.drops}
+	gc := &guardedConn{PacketConn: conn, policy: g.policy, drops: g.drops, counters: g.counters}
 	gc.udp, _ = conn.(*net.UDPConn)
 	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
 		gc.port = ap.Port()
@@ -69,12 +70,13 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 type guardedConn struct {
 	net.PacketConn
 	// Static after construction.
-	udp     *net.UDPConn // PacketConn, when it is one (always, but in tests)
-	port    uint16       // the relay's port, live while the socket is open
-	policy  *peerPolicy
-	drops   *drops
-	out, in *policer    // nil: no cap
-	expiry  *time.Timer // nil: no cap
+	udp      *net.UDPConn // PacketConn, when it is one (always, but in tests)
+	port     uint16       // the relay's port, live while the socket is open
+	policy   *peerPolicy
+	drops    *drops
+	counters *counters
+	out, in  *policer    // nil: no cap
+	expiry   *time.Timer // nil: no cap
 
 	closeOnce sync.Once
 	closeErr  error // written once, inside closeOnce
@@ -95,13 +97,16 @@ func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.drops.add(dropBitrateOut) // over the cap: dropped, as a policer does
 		return len(p), nil
 	}
-	return c.PacketConn.WriteTo(p, addr)
+	n, err := c.PacketConn.WriteTo(p, addr)
+	c.counters.toPeer.Add(uint64(n))
+	return n, err
 }
 
 func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.readFrom(p)
 		if err != nil || c.in == nil || c.in.allow(n) {
+			c.counters.toCli.Add(uint64(n))
 			return n, addr, err
 		}
 		c.drops.add(dropBitrateIn)

@@ -228,14 +228,16 @@ type Page struct {
 // Server is a running TURN server.
 type Server struct {
 	// Static after construction.
-	cfg     Config
-	log     *slog.Logger
-	port    int
-	tlsPort int    // 0: no TLS listener of its own
-	tlsHost string // names tlsPort when set; else the page's host
-	turn    *turn.Server
-	quotas  *quotas
-	drops   *drops
+	cfg      Config
+	log      *slog.Logger
+	port     int
+	tlsPort  int    // 0: no TLS listener of its own
+	tlsHost  string // names tlsPort when set; else the page's host
+	turn     *turn.Server
+	quotas   *quotas
+	drops    *drops
+	counters *counters
+	policy   *peerPolicy
 }
 
 // New starts a TURN server listening on cfg.Addr over UDP and TCP.
@@ -264,6 +266,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	log := logger.With("component", "turn")
 	policy := newPeerPolicy(cfg.RelayIP, cfg.AllowPeers)
 	dropped := &drops{log: log}
+	counted := &counters{tlsPorts: map[int]bool{}}
 	relays := func() turn.RelayAddressGenerator {
 		return &relayGenerator{
 			inner: &turn.RelayAddressGeneratorPortRange{
@@ -274,6 +277,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			},
 			policy:      policy,
 			drops:       dropped,
+			counters:    counted,
 			maxBitrate:  cfg.MaxBitrate,
 			maxLifetime: cfg.MaxAllocationLifetime,
 		}
@@ -299,10 +303,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("turn: listen TLS %s: %w", cfg.TLSAddr, err)
 		}
 		tlsPort = tl.Addr().(*net.TCPAddr).Port
+		counted.tlsPorts[tlsPort] = true
 		streams = append(streams, tls.NewListener(tl, cfg.TLS))
 	}
 	if cfg.WebListener != nil {
 		streams = append(streams, cfg.WebListener)
+		if ta, ok := cfg.WebListener.Addr().(*net.TCPAddr); ok && cfg.TLS != nil {
+			counted.tlsPorts[ta.Port] = true
+		}
 	}
 	listenerConns := make([]turn.ListenerConfig, len(streams))
 	for i, l := range streams {
@@ -319,8 +327,19 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		QuotaHandler:  q.allow,
 		LoggerFactory: loggers,
 		EventHandler: turn.EventHandler{
-			OnAllocationCreated: func(src, _ net.Addr, _, userID, _ string, _ net.Addr, _ int) { q.created(src, userID) },
-			OnAllocationDeleted: func(src, _ net.Addr, _, userID, _ string) { q.deleted(src, userID) },
+			OnAllocationCreated: func(src, server net.Addr, _, userID, _ string, _ net.Addr, _ int) {
+				q.created(src, userID)
+				counted.allocated(src, server)
+			},
+			OnAllocationDeleted: func(src, server net.Addr, _, userID, _ string) {
+				q.deleted(src, userID)
+				counted.released(src, server)
+			},
+			OnAuth: func(_, _ net.Addr, _, _, _, _ string, ok bool) {
+				if !ok {
+					counted.authFailures.Add(1)
+				}
+			},
 		},
 		PacketConnConfigs: packetConns,
 		ListenerConfigs:   listenerConns,
@@ -335,7 +354,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	logger.Info("TURN listening", "addr", udps[0].LocalAddr().String(), "udp_sockets", len(udps),
 		"tls_addr", cfg.TLSAddr, "on_web_port", cfg.WebListener != nil,
 		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
-	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, tlsHost: tlsHost, turn: ts, quotas: q, drops: dropped}, nil
+	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, tlsHost: tlsHost, turn: ts, quotas: q, drops: dropped,
+		counters: counted, policy: policy}, nil
 }
 
 // Allocations is the number of live allocations.

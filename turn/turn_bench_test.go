@@ -92,7 +92,7 @@ func BenchmarkGuardedWrite(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			policy := newPeerPolicy(self, nil)
 			policy.relays.add(50000)
-			c := &guardedConn{PacketConn: discardConn{}, policy: policy, drops: &drops{log: slog.New(slog.DiscardHandler)}, out: tc.out}
+			c := &guardedConn{PacketConn: discardConn{}, policy: policy, drops: &drops{log: slog.New(slog.DiscardHandler)}, counters: &counters{}, out: tc.out}
 			to := tc.to
 			p := make([]byte, 1200)
 			b.ReportAllocs()
@@ -121,7 +121,7 @@ func BenchmarkRead(b *testing.B) {
 	}{
 		{"plain", func(c *net.UDPConn) net.PacketConn { return c }},
 		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil) }},
-		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c} }},
+		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

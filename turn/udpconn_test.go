@@ -66,7 +66,7 @@ func TestListenerConnReads(t *testing.T) {
 		wrap func(*net.UDPConn) net.PacketConn
 	}{
 		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil) }},
-		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c} }},
+		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := open()

@@ -40,6 +40,7 @@ type config struct {
 	iceServers     string
 	signaling      signalingLimits
 	pprofAddr      string
+	metricsAddr    string
 }
 
 // acmeSettings are where certificates come from with -domain.
@@ -121,6 +122,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&c.signaling.joinsPerIPPerMinute, "joins-per-ip-per-minute", 1200, "room joins per client address per minute")
 	fs.IntVar(&c.signaling.maxConns, "max-conns", 100000, "concurrent signaling connections on the server")
 	fs.IntVar(&c.signaling.maxRooms, "max-rooms", 50000, "rooms open at once on the server")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address of their own, e.g. 127.0.0.1:9090 (default: off)")
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	fs.Usage = func() {
 		fmt.Fprintf(output, "Usage: tandem [flags]\n\nTandem serves 1:1 video calls: web pages, signaling and TURN in one binary.\nEvery flag can also be set through the environment variable shown.\n\n")

@@ -61,6 +61,7 @@ type listening struct {
 	// PlainHTTP is the port of -http-addr (redirects, ACME HTTP-01); 0
 	// when off.
 	PlainHTTP int
+	Metrics   int // port of -metrics-addr; 0 when off
 }
 
 // run starts everything, calls ready (when not nil) once the listeners are
@@ -157,6 +158,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Rooms: hub, Ready: store.Ready, Assets: bundle, Logger: logger,
 	})
 
+	metricsPort := 0
+	if cfg.metricsAddr != "" {
+		port, stopMetrics, err := serveMetrics(cfg.metricsAddr, hub, turnSrv, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		metricsPort = port
+	}
 	if cfg.pprofAddr != "" {
 		stopPprof, err := servePprof(cfg.pprofAddr, logger)
 		if err != nil {
@@ -168,9 +178,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Tests started as a process read their ports from this line (package
 	// e2e/harness); keep its message and keys.
 	logger.Info("listening", "version", buildVersion(), "http", ln.Addr().String(), "tls", tlsCfg != nil,
-		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort(), "plain_http", portOf(plainLn))
+		"turn", turnSrv.Port(), "turn_tls", turnSrv.TLSPort(), "plain_http", portOf(plainLn), "metrics", metricsPort)
 	if ready != nil {
-		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort(), PlainHTTP: portOf(plainLn)})
+		ready(listening{HTTP: ln.Addr(), TURN: turnSrv.Port(), TURNTLS: turnSrv.TLSPort(), PlainHTTP: portOf(plainLn), Metrics: metricsPort})
 	}
 
 	served := make(chan error, 1)
