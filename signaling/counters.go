@@ -35,6 +35,21 @@ type counters struct {
 	joins    [5]atomic.Uint64 // by joinKinds
 	refused  [8]atomic.Uint64 // by refusalCodes
 	messages atomic.Uint64    // frames read from clients
+
+	// From the pages' call reports (reports.go).
+	callsConnected [4]atomic.Uint64 // by wire.Paths
+	callsFailed    [3]atomic.Uint64 // by wire.FailureReasons
+	iceRestarts    atomic.Uint64
+	setup          *histogram       // seconds from the second join to connected
+	duration       *histogram       // seconds a connected call lasted
+	reportsDropped [2]atomic.Uint64 // ReportInvalid, ReportTooMany
+}
+
+func newCounters() counters {
+	return counters{
+		setup:    newHistogram(0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
+		duration: newHistogram(10, 30, 60, 300, 600, 1800, 3600, 7200, 14400),
+	}
 }
 
 var joinKinds = []string{JoinCreated, JoinJoined, JoinResumed, JoinFull, JoinRefused}
@@ -65,6 +80,14 @@ type Counts struct {
 	Joins    map[string]uint64 // by JoinCreated, JoinJoined, …
 	Refused  map[string]uint64 // by wire error code, or RefusedMessageTooBig, RefusedTooSlow
 	Messages uint64
+
+	// From the pages' call reports.
+	CallsConnected map[string]uint64 // by wire.Paths
+	CallsFailed    map[string]uint64 // by wire.FailureReasons
+	ICERestarts    uint64
+	CallSetup      Histogram         // seconds
+	CallDuration   Histogram         // seconds
+	ReportsDropped map[string]uint64 // by ReportInvalid, ReportTooMany
 }
 
 // Counts reads the hub's totals.
@@ -77,5 +100,15 @@ func (h *Hub) Counts() Counts {
 	for i, k := range refusalCodes {
 		c.Refused[k] = h.counters.refused[i].Load()
 	}
+	c.CallsConnected, c.CallsFailed = map[string]uint64{}, map[string]uint64{}
+	for i, k := range wire.Paths {
+		c.CallsConnected[k] = h.counters.callsConnected[i].Load()
+	}
+	for i, k := range wire.FailureReasons {
+		c.CallsFailed[k] = h.counters.callsFailed[i].Load()
+	}
+	c.ICERestarts = h.counters.iceRestarts.Load()
+	c.CallSetup, c.CallDuration = h.counters.setup.snapshot(), h.counters.duration.snapshot()
+	c.ReportsDropped = map[string]uint64{ReportInvalid: h.counters.reportsDropped[0].Load(), ReportTooMany: h.counters.reportsDropped[1].Load()}
 	return c
 }

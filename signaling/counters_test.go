@@ -43,3 +43,52 @@ func TestCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestCallReports: a page's reports become counts, one connected call per
+// connection (later reports add only their restarts); bad reports get
+// bad-message and are counted as dropped, the connection staying; more
+// than maxReports are dropped.
+func TestCallReports(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be backend) {
+		hub, base := newTestHub(t, be, Config{MessageBurst: -1})
+		a, b, _, _ := pair(t, base, "reported")
+		send := func(data string) {
+			t.Helper()
+			a.MustSendRaw(`{"type":"report","data":` + data + `}`)
+		}
+		send(`{"event":"connected","setupMs":1500,"path":"relay_tls","restarts":0}`)
+		send(`{"event":"connected","setupMs":900,"path":"direct","restarts":2}`) // after two restarts
+		send(`{"event":"failed","reason":"ice"}`)
+		send(`{"event":"ended","durationS":65}`)
+		send(`{"event":"connected","path":"direct","room":"secret"}`)
+		if m := a.MustExpect(wire.TypeError); m.Code != wire.CodeBadMessage {
+			t.Fatalf("a bad report got %+v", m)
+		}
+		for range maxReports {
+			send(`{"event":"failed","reason":"setup"}`)
+		}
+		// Still connected, and nothing reached b.
+		a.MustSignal(`{"after":true}`)
+		if m := b.MustExpect(wire.TypeSignal); string(m.Data) != `{"after":true}` {
+			t.Fatalf("b got %s", m.Data)
+		}
+		c := hub.Counts()
+		if c.CallsConnected["relay_tls"] != 1 || c.CallsConnected["direct"] != 0 || c.ICERestarts != 2 {
+			t.Errorf("connected %v, restarts %d; want one relay_tls call and 2 restarts", c.CallsConnected, c.ICERestarts)
+		}
+		if c.CallSetup.Count != 1 || c.CallSetup.Sum != 1.5 || c.CallSetup.Buckets[2] != 1 || c.CallSetup.Buckets[1] != 0 {
+			t.Errorf("setup %+v, want one observation of 1.5 s", c.CallSetup)
+		}
+		if c.CallDuration.Count != 1 || c.CallDuration.Sum != 65 {
+			t.Errorf("duration %+v, want one of 65 s", c.CallDuration)
+		}
+		// 16 reports are allowed: the four above, the bad one, and 11 of
+		// the 16 "setup" failures.
+		if c.CallsFailed["ice"] != 1 || c.CallsFailed["setup"] != maxReports-5 {
+			t.Errorf("failed %v, want ice 1 and setup %d", c.CallsFailed, maxReports-5)
+		}
+		if c.ReportsDropped[ReportInvalid] != 1 || c.ReportsDropped[ReportTooMany] != 5 {
+			t.Errorf("dropped %v, want 1 invalid and 5 too many", c.ReportsDropped)
+		}
+	})
+}

@@ -80,6 +80,8 @@ func NewHub(cfg Config, store Store, logger *slog.Logger) *Hub {
 		quit:   make(chan struct{}),
 		local:  make(map[string]*Peer),
 		rooms:  make(map[string]*roomHere),
+
+		counters: newCounters(),
 	}
 	h.frames.New = func() any { return new(bytes.Buffer) }
 	store.Listen(h.deliver)

@@ -24,6 +24,8 @@ type Peer struct {
 	otherGen uint64     // counts changes of otherID: tells a store's answer it is stale
 
 	outbox // the connection and its writer
+
+	reports reportState // owned by the reader
 }
 
 // log writes a record about this peer, with its room and seat. Nothing is

@@ -95,6 +95,8 @@ func (h *Hub) handle(p *Peer, limiter *rate.Limiter, kind int, frame []byte) (le
 		return true
 	case wire.TypePing:
 		p.send(pongFrame)
+	case wire.TypeReport:
+		h.report(p, m.Data)
 	}
 	return false
 }

@@ -43,6 +43,14 @@ var (
 	peerRefusedDesc = prometheus.NewDesc("tandem_turn_peer_refusals_total", "Relaying refused: forbidden_address (a permission or channel binding), own_address_port (a datagram to the server's own address, not to a live relay).", []string{"reason"}, nil)
 	droppedDesc     = prometheus.NewDesc("tandem_turn_dropped_datagrams_total", "Datagrams the relay dropped over an allocation's bitrate cap, by direction: bitrate_out, bitrate_in.", []string{"reason"}, nil)
 	scrapeErrorDesc = prometheus.NewDesc("tandem_room_store_up", "1 if the room store answered the scrape's count, else 0.", nil, nil)
+
+	// From the pages' call reports (docs/protocol.md, Call reports).
+	connectedDesc      = prometheus.NewDesc("tandem_calls_connected_total", "Calls whose media flowed, by the reporting side's path: direct, relay_udp, relay_tcp, relay_tls.", []string{"path"}, nil)
+	failedDesc         = prometheus.NewDesc("tandem_calls_failed_total", "Calls given up, by reason: ice, relay, setup.", []string{"reason"}, nil)
+	setupDesc          = prometheus.NewDesc("tandem_call_setup_seconds", "Time from the second person's join to connected.", nil, nil)
+	restartsDesc       = prometheus.NewDesc("tandem_ice_restarts_total", "ICE restarts calls took.", nil, nil)
+	durationDesc       = prometheus.NewDesc("tandem_call_duration_seconds", "How long connected calls lasted, observed when they end.", nil, nil)
+	droppedReportsDesc = prometheus.NewDesc("tandem_call_reports_dropped_total", "Call reports dropped: invalid, too_many.", []string{"reason"}, nil)
 )
 
 // collector reads Sources at each scrape.
@@ -53,7 +61,8 @@ type collector struct {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectionsDesc, roomsDesc, seatsDesc, joinsDesc, messagesDesc, refusalsDesc,
-		allocsDesc, allocsTotalDesc, relayedDesc, authFailDesc, peerRefusedDesc, droppedDesc, scrapeErrorDesc} {
+		allocsDesc, allocsTotalDesc, relayedDesc, authFailDesc, peerRefusedDesc, droppedDesc, scrapeErrorDesc,
+		connectedDesc, failedDesc, setupDesc, restartsDesc, durationDesc, droppedReportsDesc} {
 		ch <- d
 	}
 }
@@ -87,6 +96,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for limit, n := range sc.Refused {
 		counter(refusalsDesc, float64(n), underscores(limit))
 	}
+	for path, n := range sc.CallsConnected {
+		counter(connectedDesc, float64(n), path)
+	}
+	for reason, n := range sc.CallsFailed {
+		counter(failedDesc, float64(n), reason)
+	}
+	for reason, n := range sc.ReportsDropped {
+		counter(droppedReportsDesc, float64(n), reason)
+	}
+	counter(restartsDesc, float64(sc.ICERestarts))
+	ch <- prometheus.MustNewConstHistogram(setupDesc, sc.CallSetup.Count, sc.CallSetup.Sum, sc.CallSetup.Buckets)
+	ch <- prometheus.MustNewConstHistogram(durationDesc, sc.CallDuration.Count, sc.CallDuration.Sum, sc.CallDuration.Buckets)
 
 	tc := c.src.TURN()
 	for transport, n := range tc.Allocations {

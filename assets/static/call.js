@@ -24,6 +24,8 @@ let inCall = false; // false in the lobby, after hang-up and on "full": no recon
 let otherPresent = false; // signaling says someone else holds a seat
 let refusal = ""; // status key of the server's last refusal (busy, limits), until seated
 let setupFailures = 0; // of the peer connection in a row; retried by itself up to maxSetupRetries
+let joinedAt = 0; // when the second person joined, by this page's clock: the call's setup starts
+let setupMs = -1; // from joinedAt to the first connected, once measured
 const maxSetupRetries = 3;
 
 // Codes with which the server turns a join away; it then closes with 1013.
@@ -281,6 +283,7 @@ peer.onconnectionstate = (state) => {
       ui.call.dataset.connected = true;
       setupFailures = 0;
       setConnected();
+      reportConnected();
       break;
     case "disconnected":
       // Check that signaling, which a restart needs, still gets through.
@@ -293,7 +296,10 @@ peer.onconnectionstate = (state) => {
   }
 };
 peer.onrestart = (outcome) => {
-  if (outcome === "failed") setState("error", relayOnly ? "status.failedRelay" : "status.failed");
+  if (outcome === "failed") {
+    setState("error", relayOnly ? "status.failedRelay" : "status.failed");
+    report({ event: "failed", reason: relayOnly ? "relay" : "ice" });
+  }
   else if (outcome === "away" || !peer.connected) setState("reconnecting", "status.dropped");
 };
 peer.onchannel = (open) => {
@@ -351,10 +357,29 @@ peer.onfailure = (what, err) => {
   console.error("tandem:", what, "failed:", err);
   if (what === "media") return toast("call.mediaFailed");
   setupFailures++;
-  if (setupFailures > maxSetupRetries) return setState("error", "status.setupFailed");
+  if (setupFailures > maxSetupRetries) {
+    report({ event: "failed", reason: "setup" });
+    return setState("error", "status.setupFailed");
+  }
   setState("reconnecting", "status.setupFailed");
   setTimeout(retryPeer, 1000 * 2 ** (setupFailures - 1));
 };
+
+// How the call went, for the server's metrics (docs/protocol.md, Call
+// reports): nothing about who or where.
+function report(data) {
+  signaling.send({ type: "report", data });
+}
+
+async function reportConnected() {
+  if (setupMs < 0) setupMs = Math.min(600000, Math.max(0, Date.now() - (joinedAt || Date.now())));
+  const path = await peer.path().catch(() => "");
+  if (path) report({ event: "connected", setupMs, path, restarts: Math.min(100, peer.restartsTotal) });
+}
+
+function reportEnded() {
+  if (peer.connectedAt) report({ event: "ended", durationS: Math.round((Date.now() - peer.connectedAt) / 1000) });
+}
 
 // A fresh peer connection; the newcomer offers on it, the other answers
 // the offer that comes.
@@ -390,6 +415,8 @@ signaling.onmessage = async (m) => {
       otherPresent = true;
       if (!m.resumed) {
         setPolite(false);
+        joinedAt = Date.now();
+        setupMs = -1;
       } else if (!peer.pc) {
         const saved = signaling.polite; // a resumed seat keeps its role
         if (saved !== null) peer.polite = saved;
@@ -410,6 +437,8 @@ signaling.onmessage = async (m) => {
       break;
     case "peer-joined":
       otherPresent = true;
+      joinedAt = Date.now();
+      setupMs = -1;
       setPolite(true);
       if (!peer.pc) {
         setState("connecting", "status.connecting");
@@ -418,6 +447,7 @@ signaling.onmessage = async (m) => {
       break;
     case "peer-left":
       otherPresent = false;
+      reportEnded();
       peer.close();
       setPolite(true);
       peerLeft();
@@ -496,6 +526,7 @@ function leaveCall() {
 }
 
 function hangUp() {
+  reportEnded();
   leaveCall();
   signaling.leave();
   peer.close();

@@ -25,6 +25,7 @@ export class Peer {
     this.ignoreOffer = false;
     this.tracksAdded = false;
     this.restarts = 0;
+    this.restartsTotal = 0; // of this peer connection, for its call report
     this.restartTimer = 0;
     this.offerTimer = 0; // sends our unanswered offer again
     this.connectedAt = 0;
@@ -95,6 +96,7 @@ export class Peer {
     this.ignoreOffer = false;
     this.tracksAdded = false;
     this.restarts = 0;
+    this.restartsTotal = 0;
     this.onpeerconnection(pc);
     const remoteStream = new MediaStream();
 
@@ -199,12 +201,35 @@ export class Peer {
     if (state === "failed") this.restartIce(false, pc);
   }
 
+  // This side's path, for its call report: direct, or relay_udp, _tcp or
+  // _tls by how it reaches its relay; "" if the stats name no pair within
+  // 2 s (they can lag the connected state).
+  /** @returns {Promise<string>} */
+  async path() {
+    for (let tries = 0; tries < 10 && this.pc; tries++) {
+      const stats = await this.pc.getStats();
+      let pair;
+      stats.forEach((s) => {
+        if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      });
+      stats.forEach((s) => {
+        if (!pair && s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = s;
+      });
+      const local = pair && stats.get(pair.localCandidateId);
+      if (local && local.candidateType !== "relay") return "direct";
+      if (local) return "relay_" + (["tcp", "tls"].includes(local.relayProtocol) ? local.relayProtocol : "udp");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return "";
+  }
+
   /** @param {RTCPeerConnection | null} [pc] */
   restartIce(evenIfConnected = false, pc = this.pc) {
     if (!pc || pc !== this.pc || (pc.connectionState === "connected" && !evenIfConnected)) return;
     if (!this.canSignal()) return this.onrestart("away");
     if (this.restarts >= 3) return this.onrestart("failed");
     this.restarts++;
+    this.restartsTotal++;
     this.onrestart("restarting");
     pc.restartIce();
   }

@@ -36,6 +36,7 @@ type Server struct {
 	TURNPort    int    // UDP and TCP
 	TURNTLSPort int    // 0 when off
 	PlainHTTP   int    // port of -http-addr; 0 when off
+	MetricsPort int    // port of -metrics-addr; 0 when off
 	Logs        *LogBuffer
 
 	t       testing.TB
@@ -91,7 +92,7 @@ func StartCommand(t testing.TB, cmd *exec.Cmd) *Server {
 
 	select {
 	case l := <-up:
-		s.Addr, s.TURNPort, s.TURNTLSPort, s.PlainHTTP = l.http, l.turn, l.turnTLS, l.plainHTTP
+		s.Addr, s.TURNPort, s.TURNTLSPort, s.PlainHTTP, s.MetricsPort = l.http, l.turn, l.turnTLS, l.plainHTTP, l.metrics
 		s.URL = "http://" + l.http
 		if l.tls {
 			s.URL = "https://" + l.http
@@ -107,9 +108,9 @@ func StartCommand(t testing.TB, cmd *exec.Cmd) *Server {
 
 // listening is what the server's "listening" log line says.
 type listening struct {
-	http                     string
-	tls                      bool
-	turn, turnTLS, plainHTTP int
+	http                              string
+	tls                               bool
+	turn, turnTLS, plainHTTP, metrics int
 }
 
 // readLog copies the server's log into s.Logs and sends its "listening"
@@ -147,7 +148,8 @@ func parseListening(line string) (listening, bool) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return listening{}, false
 	}
-	return listening{http: kv["http"], tls: kv["tls"] == "true", turn: turn, turnTLS: turnTLS, plainHTTP: plainHTTP}, true
+	metrics, _ := strconv.Atoi(kv["metrics"]) // absent: off
+	return listening{http: kv["http"], tls: kv["tls"] == "true", turn: turn, turnTLS: turnTLS, plainHTTP: plainHTTP, metrics: metrics}, true
 }
 
 // Stop shuts the server down as SIGTERM does and checks that it exits

@@ -41,6 +41,8 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 		m.Type = TypeLeave
 	case `"` + TypePing + `"`:
 		m.Type = TypePing
+	case `"` + TypeReport + `"`:
+		m.Type = TypeReport
 	case "":
 		return ClientMessage{}, fmt.Errorf("%w: missing type", ErrBadMessage)
 	default:
@@ -49,16 +51,16 @@ func DecodeClientMessage(frame []byte) (ClientMessage, error) {
 			return ClientMessage{}, fmt.Errorf("%w: type must be a string", ErrBadMessage)
 		}
 		switch name { // the rare spelling with escapes, such as "sig\u006eal"
-		case TypeSignal, TypeLeave, TypePing:
+		case TypeSignal, TypeLeave, TypePing, TypeReport:
 			m.Type = name
 		default:
 			return ClientMessage{}, fmt.Errorf("%w: unknown type %q", ErrBadMessage, truncate(name))
 		}
 	}
-	if m.Type == TypeSignal && (len(data) == 0 || data[0] != '{') {
-		return ClientMessage{}, fmt.Errorf("%w: signal needs an object in data", ErrBadMessage)
+	if (m.Type == TypeSignal || m.Type == TypeReport) && (len(data) == 0 || data[0] != '{') {
+		return ClientMessage{}, fmt.Errorf("%w: %s needs an object in data", ErrBadMessage, m.Type)
 	}
-	if m.Type != TypeSignal {
+	if m.Type != TypeSignal && m.Type != TypeReport {
 		m.Data = nil
 	}
 	return m, nil

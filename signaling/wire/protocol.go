@@ -41,6 +41,9 @@ const (
 	// connection died silently (a network that changed under it) learns
 	// whether it still reaches the server.
 	TypePing = "ping"
+	// TypeReport tells the server how the call went (a Report in data),
+	// for metrics: the server never sees ICE.
+	TypeReport = "report"
 )
 
 // Error codes, in a TypeError message's code. They are stable machine
