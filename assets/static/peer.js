@@ -203,10 +203,10 @@ export class Peer {
 
   // This side's path, for its call report: direct, or relay_udp, _tcp or
   // _tls by how it reaches its relay; "" if the stats name no pair within
-  // 2 s (they can lag the connected state).
+  // 10 s (they can lag the connected state, on a busy machine by seconds).
   /** @returns {Promise<string>} */
   async path() {
-    for (let tries = 0; tries < 10 && this.pc; tries++) {
+    for (let tries = 0; tries < 50 && this.pc; tries++) {
       const stats = await this.pc.getStats();
       let pair;
       stats.forEach((s) => {

@@ -52,6 +52,7 @@ func NeedChromium(t testing.TB) string {
 func StartChromium(t testing.TB, name string, extra ...chromedp.ExecAllocatorOption) *Chromium {
 	t.Helper()
 	execPath := NeedChromium(t)
+	holdBrowsers(t)
 	opts := append(bench.ChromiumOptions(execPath, t.TempDir()),
 		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"),
 		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),

@@ -58,6 +58,7 @@ func firefoxPrefs() map[string]any {
 func StartFirefox(t testing.TB, name string, opts bidi.Options) *Firefox {
 	t.Helper()
 	NeedFirefox(t)
+	holdBrowsers(t)
 	prefs := firefoxPrefs()
 	maps.Copy(prefs, opts.Prefs)
 	opts.Prefs = prefs

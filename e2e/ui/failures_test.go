@@ -60,6 +60,15 @@ func TestUIServerRefusals(t *testing.T) {
 			// Someone else holds what the limit allows.
 			occupant := wiretest.Dial(t, srv.WSURL("occupied"), nil)
 			occupant.MustNext()
+			// Reading answers the server's heartbeat, which would put a
+			// silent occupant out after 12 s.
+			go func() {
+				for {
+					if _, err := occupant.Next(0); err != nil {
+						return
+					}
+				}
+			}()
 			tb := harness.StartChromium(t, "refused")
 			must(t, emulate(tb, desktop))
 			must(t, harness.Join(tb, srv.RoomURL(harness.RoomName(t), "")))
