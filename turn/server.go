@@ -3,7 +3,6 @@
 package turn
 
 import (
-	"cmp"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
@@ -238,6 +237,9 @@ type Server struct {
 	drops    *drops
 	counters *counters
 	policy   *peerPolicy
+	bindings *bindingLog // Binding requests on the TURN port
+	echo     *stunEcho
+	internal string // the TURN URL this process reaches itself on
 }
 
 // New starts a TURN server listening on cfg.Addr over UDP and TCP.
@@ -261,6 +263,18 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if port >= int(cfg.RelayMinPort) && port <= int(cfg.RelayMaxPort) {
 		closeListeners()
 		return nil, fmt.Errorf("%w: %d", ErrPortInRelayRange, port)
+	}
+	echo, err := listenSTUNEcho(cfg.RelayBind, cfg.RelayMinPort, cfg.RelayMaxPort)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	closeListeners = func() {
+		for _, u := range udps {
+			_ = u.Close()
+		}
+		_ = tcp.Close()
+		_ = echo.close()
 	}
 
 	log := logger.With("component", "turn")
@@ -287,10 +301,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	auth := authHandler(cfg.Secret, cfg.PreviousSecret, time.Now(), cfg.CredentialTTL, log, loggers)
 	guard := &bindGuard{policy: policy, auth: auth}
 	q := newQuotas(cfg.MaxAllocsPerUser, cfg.MaxAllocsPerIP)
+	bindings := &bindingLog{}
 	// One config per UDP socket: pion drains each with its own goroutine.
 	packetConns := make([]turn.PacketConnConfig, len(udps))
 	for i, u := range udps {
-		packetConns[i] = turn.PacketConnConfig{PacketConn: newListenerConn(u, guard), RelayAddressGenerator: relays(), PermissionHandler: permit}
+		packetConns[i] = turn.PacketConnConfig{PacketConn: newListenerConn(u, guard, bindings), RelayAddressGenerator: relays(), PermissionHandler: permit}
 	}
 	// Stream listeners share the TCP connection limits.
 	limits := newTCPLimits(cfg.MaxAllocsPerIP, cfg.MaxTCPConns)
@@ -353,9 +368,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	logger.Info("TURN listening", "addr", udps[0].LocalAddr().String(), "udp_sockets", len(udps),
 		"tls_addr", cfg.TLSAddr, "on_web_port", cfg.WebListener != nil,
-		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort))
+		"relay_ip", cfg.RelayIP.String(), "relay_ports", fmt.Sprintf("%d-%d", cfg.RelayMinPort, cfg.RelayMaxPort),
+		"second_stun_port", echo.port)
 	return &Server{cfg: cfg, log: log, port: port, tlsPort: tlsPort, tlsHost: tlsHost, turn: ts, quotas: q, drops: dropped,
-		counters: counted, policy: policy}, nil
+		counters: counted, policy: policy, bindings: bindings, echo: echo, internal: internalURL(udps[0])}, nil
 }
 
 // Allocations is the number of live allocations.
@@ -373,51 +389,9 @@ func (s *Server) Dropped() map[string]uint64 { return s.drops.snapshot() }
 // TLSPort is the port of the TLS listener of TURN's own; 0 when none.
 func (s *Server) TLSPort() int { return s.tlsPort }
 
-// ICEServers returns the STUN and TURN entries for one peer, with fresh
-// credentials bound to peerID, in the order browsers should try them:
-// TURN over UDP, over TCP, then over the web port and the TLS port, which
-// get through networks that pass nothing else. The TURN port is named by
-// the configured host, else the page's; the web port by the page's host,
-// which its certificate is for; the TLS port by the configured host name,
-// else the page's.
-func (s *Server) ICEServers(peerID string, page Page) []ICEServer {
-	host := s.cfg.Host
-	if host == "" {
-		host = page.Host
-	}
-	hostPort := net.JoinHostPort(host, strconv.Itoa(s.port))
-	username, password, err := turn.GenerateLongTermTURNRESTCredentials(s.cfg.Secret, peerID, s.cfg.CredentialTTL)
-	if err != nil {
-		s.log.Error("mint TURN credentials", "err", err)
-		return []ICEServer{{URLs: []string{"stun:" + hostPort}}}
-	}
-	stuns := []string{"stun:" + hostPort}
-	turns := []string{"turn:" + hostPort + "?transport=udp", "turn:" + hostPort + "?transport=tcp"}
-	if s.cfg.WebListener != nil && page.Port != 0 && page.Host != "" {
-		scheme := "turn:"
-		if page.TLS {
-			scheme = "turns:"
-		}
-		turns = append(turns, scheme+net.JoinHostPort(page.Host, strconv.Itoa(page.Port))+"?transport=tcp")
-	}
-	if tlsHost := cmp.Or(s.tlsHost, page.Host); s.tlsPort != 0 && tlsHost != "" {
-		turns = append(turns, "turns:"+net.JoinHostPort(tlsHost, strconv.Itoa(s.tlsPort))+"?transport=tcp")
-	}
-	for _, u := range s.cfg.ExtraURLs {
-		if strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "stuns:") {
-			stuns = append(stuns, u)
-		} else {
-			turns = append(turns, u)
-		}
-	}
-	return []ICEServer{
-		{URLs: stuns},
-		{URLs: turns, Username: username, Credential: password},
-	}
-}
-
 // Close stops the server and closes every allocation.
 func (s *Server) Close() error {
+	_ = s.echo.close()
 	if err := s.turn.Close(); err != nil {
 		return fmt.Errorf("turn: close: %w", err)
 	}

@@ -120,7 +120,7 @@ func BenchmarkRead(b *testing.B) {
 		wrap func(*net.UDPConn) net.PacketConn
 	}{
 		{"plain", func(c *net.UDPConn) net.PacketConn { return c }},
-		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil) }},
+		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil, &bindingLog{}) }},
 		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

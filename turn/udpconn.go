@@ -3,6 +3,7 @@ package turn
 import (
 	"net"
 	"net/netip"
+	"time"
 )
 
 // addrCacheMax bounds an addrCache. A socket sees a handful of sources (a
@@ -59,18 +60,20 @@ func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 
 // listenerConn is a TURN listening socket as pion/turn reads it: one
 // goroutine calls ReadFrom in a loop, and many write. ChannelBind requests
-// that the bindGuard refuses are answered here and never reach pion.
+// that the bindGuard refuses are answered here and never reach pion;
+// Binding requests are noted in bindings and passed on.
 type listenerConn struct {
 	*net.UDPConn
 	// Static after construction.
-	laddr *net.UDPAddr
-	guard *bindGuard
+	laddr    *net.UDPAddr
+	guard    *bindGuard
+	bindings *bindingLog
 	// Owned by the reading goroutine.
 	addrs addrCache
 }
 
-func newListenerConn(c *net.UDPConn, guard *bindGuard) *listenerConn {
-	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), guard: guard}
+func newListenerConn(c *net.UDPConn, guard *bindGuard, bindings *bindingLog) *listenerConn {
+	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), guard: guard, bindings: bindings}
 	if ap := l.laddr.AddrPort(); ap.IsValid() {
 		l.laddr = udpAddr(ap)
 	}
@@ -85,6 +88,9 @@ func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := l.addrs.read(l.UDPConn, p)
+		if err == nil && isBindingRequest(p[:n]) {
+			l.bindings.add(uint16(addr.(*net.UDPAddr).Port), time.Now())
+		}
 		if err != nil || !isChannelBindRequest(p[:n]) {
 			return n, addr, err
 		}

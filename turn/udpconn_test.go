@@ -65,7 +65,7 @@ func TestListenerConnReads(t *testing.T) {
 		name string
 		wrap func(*net.UDPConn) net.PacketConn
 	}{
-		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil) }},
+		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil, &bindingLog{}) }},
 		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
