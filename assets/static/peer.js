@@ -208,13 +208,7 @@ export class Peer {
   async path() {
     for (let tries = 0; tries < 50 && this.pc; tries++) {
       const stats = await this.pc.getStats();
-      let pair;
-      stats.forEach((s) => {
-        if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-      });
-      stats.forEach((s) => {
-        if (!pair && s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = s;
-      });
+      const pair = selectedPair(stats);
       const local = pair && stats.get(pair.localCandidateId);
       if (local && local.candidateType !== "relay") return "direct";
       if (local) return "relay_" + (["tcp", "tls"].includes(local.relayProtocol) ? local.relayProtocol : "udp");
@@ -286,4 +280,18 @@ export class Peer {
       }
     }
   }
+}
+
+// The candidate pair in use: the transport names it (Chromium), or the
+// pair says so itself (Firefox).
+/** @param {RTCStatsReport} stats @returns {any} */
+export function selectedPair(stats) {
+  let pair;
+  stats.forEach((s) => {
+    if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  stats.forEach((s) => {
+    if (!pair && s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = s;
+  });
+  return pair;
 }

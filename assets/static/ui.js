@@ -4,6 +4,7 @@
 // peer-left, full, media-error, error.
 
 import { formatTime, say, show, t } from "./i18n.js";
+import { selectedPair } from "./peer.js";
 
 /** @type {Record<string, any>} ui.fooBar: the element #foo-bar */
 export const ui = new Proxy({}, { get: (seen, id) => (seen[String(id)] ??= document.getElementById(String(id).replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()))) });
@@ -143,10 +144,9 @@ let lastStats = null;
 /** @param {RTCPeerConnection} pc */
 async function sampleQuality(pc) {
   const stats = await pc.getStats();
-  let pair = null;
+  const pair = selectedPair(stats);
   const total = { pc, bytesIn: 0, bytesOut: 0, lost: 0, received: 0, at: performance.now() };
   stats.forEach((s) => {
-    if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
     if (s.type === "inbound-rtp") {
       total.bytesIn += s.bytesReceived || 0;
       total.lost += Math.max(0, s.packetsLost || 0);
@@ -154,26 +154,19 @@ async function sampleQuality(pc) {
     }
     if (s.type === "outbound-rtp") total.bytesOut += s.bytesSent || 0;
   });
-  if (!pair) {
-    // Firefox names the pair in use on the pair itself.
-    stats.forEach((s) => {
-      if (s.type === "candidate-pair" && (s.selected || (s.nominated && s.state === "succeeded"))) pair = s;
-    });
-  }
   const before = lastStats && lastStats.pc === pc ? lastStats : null;
   lastStats = total;
   if (!pair || pc.connectionState === "closed") return;
-  const p = /** @type {any} */ (pair);
 
-  const local = stats.get(p.localCandidateId) || {};
-  const other = stats.get(p.remoteCandidateId) || {};
+  const local = stats.get(pair.localCandidateId) || {};
+  const other = stats.get(pair.remoteCandidateId) || {};
   const relayed = local.candidateType === "relay" || other.candidateType === "relay";
   const type = relayed ? "relay" : local.candidateType;
   const protocol = (local.candidateType === "relay" && local.relayProtocol) || local.protocol;
   say(ui.qualityRoute, relayed ? "quality.relayed" : "quality.direct", { type, protocol });
   ui.qualityRoute.dataset.candidate = type;
 
-  const rtt = p.currentRoundTripTime * 1000; // NaN when not measured yet
+  const rtt = pair.currentRoundTripTime * 1000; // NaN when not measured yet
   say(ui.qualityRtt, "quality.ms", { n: Number.isFinite(rtt) ? Math.round(rtt) : "–" });
   let loss = 0;
   if (before) {
