@@ -15,6 +15,7 @@ import (
 
 	"tandem/assets"
 	"tandem/signaling"
+	"tandem/signaling/wire"
 )
 
 // Config tunes the web application.
@@ -42,6 +43,9 @@ type RoomServer interface {
 // Deps are the services the application uses.
 type Deps struct {
 	Rooms RoomServer
+	// Diag runs the connection test's sessions; nil leaves /diag's checks
+	// without a server side.
+	Diag DiagServer
 	// Ready reports whether the room store can serve (Redis reachable).
 	Ready  func(ctx context.Context) error
 	Assets *assets.Bundle
@@ -57,6 +61,7 @@ func New(cfg Config, deps Deps) *fiber.App {
 	h := &handlers{
 		log:      deps.Logger.With("component", "http"),
 		rooms:    deps.Rooms,
+		diag:     deps.Diag,
 		ready:    deps.Ready,
 		assets:   deps.Assets,
 		messages: messages,
@@ -96,6 +101,8 @@ func New(cfg Config, deps Deps) *fiber.App {
 	app.Post("/rooms", h.createRoom)
 	app.Get("/r/:room", h.room)
 	app.Get("/ws/:room", h.checkUpgrade, h.websocket())
+	app.Get("/diag", h.diagPage)
+	app.Get(wire.DiagPath, h.diagUpgrade, h.diagSocket())
 	app.Get(assets.Prefix+"*", h.asset)
 	app.Get("/healthz", h.healthz)
 	app.Get("/readyz", h.readyz)

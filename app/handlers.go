@@ -28,6 +28,7 @@ import (
 type handlers struct {
 	log      *slog.Logger
 	rooms    RoomServer
+	diag     DiagServer // nil: no diagnosis socket
 	ready    func(ctx context.Context) error
 	assets   *assets.Bundle
 	messages catalogue
@@ -37,9 +38,12 @@ type handlers struct {
 	hsts     bool // send Strict-Transport-Security
 }
 
-func (h *handlers) viewAssets() views.Assets {
-	return views.Assets{CSS: h.assets.URL("style.css"), CallJS: h.assets.URL("call.js"), Favicon: h.assets.URL("favicon.svg"),
-		Messages: h.assets.URL(messagesAsset), Modules: h.assets.ModuleURLs("call.js")}
+// viewAssets are the assets of a page whose script is script, and whose
+// own stylesheet, if it has one, is named like it (diag.js, diag.css).
+func (h *handlers) viewAssets(script string) views.Assets {
+	return views.Assets{CSS: h.assets.URL("style.css"), PageCSS: h.assets.URL(strings.TrimSuffix(script, ".js") + ".css"),
+		Script: h.assets.URL(script), Favicon: h.assets.URL("favicon.svg"),
+		Messages: h.assets.URL(messagesAsset), Modules: h.assets.ModuleURLs(script)}
 }
 
 func render(c *fiber.Ctx, status int, page templ.Component) error {

@@ -78,14 +78,17 @@ func pageLanguage(c *fiber.Ctx) string {
 }
 
 // page is what a page in the request's language is rendered with.
-func (h *handlers) page(c *fiber.Ctx) views.Page {
+func (h *handlers) page(c *fiber.Ctx) views.Page { return h.pageWith(c, "call.js") }
+
+// pageWith is page for a page whose script is script.
+func (h *handlers) pageWith(c *fiber.Ctx, script string) views.Page {
 	lang := pageLanguage(c)
 	other := languages[0]
 	if lang == other {
 		other = languages[1]
 	}
 	return views.Page{
-		Assets:    h.viewAssets(),
+		Assets:    h.viewAssets(script),
 		Lang:      lang,
 		Other:     other,
 		OtherName: h.messages[other]["lang.name"],

@@ -25,10 +25,19 @@ export function setPhase(phase) {
 /** @type {Record<string, string>} what the empty stage says, when more than #status */
 const stageHints = { waiting: "call.waitingHint", "peer-left": "call.peerLeftHint" };
 
+// A call still connecting after this long offers the connection test.
+const slowAfter = 15000;
+let slowTimer = 0;
+
 /** @param {string} state @param {string} key @param {Record<string, string | number>} [vars] */
 export function setState(state, key, vars) {
   ui.status.dataset.state = state;
   say(ui.status, key, vars);
+  if (state !== ui.call.dataset.state) {
+    clearTimeout(slowTimer);
+    delete ui.call.dataset.slow;
+    if (state === "connecting") slowTimer = setTimeout(() => (ui.call.dataset.slow = "true"), slowAfter);
+  }
   ui.call.dataset.state = state;
   say(ui.placeholderText, stageHints[state] || key, vars);
 }

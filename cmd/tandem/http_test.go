@@ -27,7 +27,10 @@ func TestPages(t *testing.T) {
 		wantIn     []string
 		location   string
 	}{
-		{"home", "/", 200, []string{`<form class="room-form" method="post" action="/rooms">`, `name="action" value="new"`}, ""},
+		{"home", "/", 200, []string{`<form class="room-form" method="post" action="/rooms">`, `name="action" value="new"`, `<a href="/diag">`}, ""},
+		{"connection test", "/diag", 200, []string{`data-verdict="running"`, `data-check="websocket" data-result="running"`, `data-check="media"`,
+			`data-check="stun"`, `data-check="nat"`, `data-check="turn-udp"`, `data-check="turn-tcp"`, `data-check="turn-tls"`, `id="report"`}, ""},
+		{"connection test socket is no room", "/ws/-/diag", 426, nil, ""},
 		{"call page", "/r/team-a", 200, []string{`id="status"`, `aria-live="polite"`, `data-state="waiting"`, `<video id="local-video"`, `<video id="remote-video"`, `data-room="team-a"`}, ""},
 		{"chinese room", "/r/" + url.PathEscape("家庭会议"), 200, []string{`data-room="家庭会议"`}, ""},
 		{"canonical redirect", "/r/Team-A?relay=1", 308, nil, "/r/team-a?relay=1"},
@@ -96,16 +99,19 @@ func TestRoomForm(t *testing.T) {
 
 func TestSecurityHeaders(t *testing.T) {
 	srv := startServer(t)
-	refused := func(origin string) *http.Response {
-		_, err := wire.Dial(context.Background(), srv.wsURL("team-a"), &wire.DialOptions{Header: http.Header{"Origin": {origin}}})
+	refused := func(room, origin string) *http.Response {
+		_, err := wire.Dial(context.Background(), srv.wsURL(room), &wire.DialOptions{Header: http.Header{"Origin": {origin}}})
 		he, ok := errors.AsType[*wire.HandshakeError](err)
 		if !ok || he.StatusCode != http.StatusForbidden {
 			t.Fatalf("upgrade from %s: %v, want 403", origin, err)
 		}
 		return &http.Response{StatusCode: he.StatusCode, Header: he.Header}
 	}
-	responses := map[string]*http.Response{"refused upgrade": refused("https://evil.example")}
-	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a"} {
+	responses := map[string]*http.Response{
+		"refused upgrade":                 refused("team-a", "https://evil.example"),
+		"refused connection test upgrade": refused("-/diag", "https://evil.example"),
+	}
+	for _, path := range []string{"/", "/r/team-a", "/r/%3C", "/healthz", "/ws/team-a", "/diag"} {
 		responses[path], _ = harness.Get(t, srv.URL+path)
 	}
 	// Errors fasthttp raises before any handler runs.
@@ -293,16 +299,34 @@ func TestAllowedOrigins(t *testing.T) {
 	conn.Close()
 }
 
-// pageWeightBudget is what the call page's own JavaScript and CSS may weigh,
+// pageWeightBudget is what a page's own JavaScript and CSS may weigh,
 // uncompressed.
 const pageWeightBudget = 60_000
 
-// TestCallPageWeight fails when the call page's own JavaScript and CSS
-// outgrow the budget. They are served compressed and cached for good, but
-// a phone on a slow network still has to parse them.
-func TestCallPageWeight(t *testing.T) {
+// TestPageWeight fails when the call page's or the connection test's own
+// JavaScript and CSS outgrow the budget. They are served compressed and
+// cached for good, but a phone on a slow network still has to parse them.
+func TestPageWeight(t *testing.T) {
 	srv := startServer(t)
-	_, page := harness.Get(t, srv.URL+"/r/weight")
+	for _, path := range []string{"/r/weight", "/diag"} {
+		t.Run(path, func(t *testing.T) {
+			_, page := harness.Get(t, srv.URL+path)
+			total, scripts := pageWeight(t, srv.URL, page)
+			t.Logf("JavaScript and CSS: %d bytes of %d, %d scripts", total, pageWeightBudget, scripts)
+			if scripts < 2 {
+				t.Errorf("found %d scripts; the page's modules should all be counted", scripts)
+			}
+			if total == 0 || total > pageWeightBudget {
+				t.Errorf("%s's JavaScript and CSS weigh %d bytes, budget %d", path, total, pageWeightBudget)
+			}
+		})
+	}
+}
+
+// pageWeight adds up the JavaScript and CSS that page loads from base, the
+// modules its scripts import included.
+func pageWeight(t *testing.T, base, page string) (total, scripts int) {
+	t.Helper()
 	var queue []string
 	for _, m := range regexp.MustCompile(`(?:src|href|data-messages)="(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1) {
 		queue = append(queue, m[1])
@@ -310,7 +334,6 @@ func TestCallPageWeight(t *testing.T) {
 	// Modules bring the modules they import.
 	imports := regexp.MustCompile(`\b(?:from|import)\s*["'](/assets/[^"']+\.js)["']`)
 	seen := map[string]bool{}
-	total, scripts := 0, 0
 	for len(queue) > 0 {
 		url := queue[0]
 		queue = queue[1:]
@@ -318,7 +341,7 @@ func TestCallPageWeight(t *testing.T) {
 			continue
 		}
 		seen[url] = true
-		req, _ := http.NewRequest("GET", srv.URL+url, nil)
+		req, _ := http.NewRequest("GET", base+url, nil)
 		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -343,13 +366,7 @@ func TestCallPageWeight(t *testing.T) {
 		}
 		t.Logf("%s: %d bytes", url, len(body))
 	}
-	t.Logf("JavaScript and CSS: %d bytes of %d, %d scripts", total, pageWeightBudget, scripts)
-	if scripts < 2 {
-		t.Errorf("found %d scripts; the call page's modules should all be counted", scripts)
-	}
-	if total == 0 || total > pageWeightBudget {
-		t.Errorf("the call page's JavaScript and CSS weigh %d bytes, budget %d", total, pageWeightBudget)
-	}
+	return total, scripts
 }
 
 // TestPageLanguage: the language comes from ?lang= (then a cookie), the

@@ -18,6 +18,7 @@ import (
 
 	"tandem/app"
 	"tandem/app/certs"
+	"tandem/app/diag"
 	"tandem/assets"
 	"tandem/signaling"
 	"tandem/turn"
@@ -155,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		AllowedOrigins: splitList(cfg.allowedOrigins),
 		TrustedProxies: proxies,
 	}, app.Deps{
-		Rooms: hub, Ready: store.Ready, Assets: bundle, Logger: logger,
+		Rooms: hub, Diag: diag.New(turnSrv, diag.Limits{}, logger), Ready: store.Ready, Assets: bundle, Logger: logger,
 	})
 
 	metricsPort := 0

@@ -115,10 +115,15 @@ func TestUIServerRefusals(t *testing.T) {
 	})
 }
 
+// diagLinkShown is whether the call page shows its link to /diag.
+const diagLinkShown = `getComputedStyle(document.getElementById("diag-link")).display !== "none" &&
+	document.getElementById("diag-link").getClientRects().length > 0`
+
 // TestUISetupFailure: a browser that cannot build the peer connection (an
 // ICE server it refuses, simulated: the constructor throws) says so, tries
 // again by itself three times, then offers Try again, which works once
-// the browser can. A screen share the system refuses (macOS without the
+// the browser can, and a link to the connection test, gone once the call
+// connects. A screen share the system refuses (macOS without the
 // Screen Recording permission; simulated) says what to change.
 func TestUISetupFailure(t *testing.T) {
 	harness.NeedChromium(t)
@@ -146,6 +151,7 @@ func TestUISetupFailure(t *testing.T) {
 	if n, err := harness.Eval[int](newcomer, `window.__attempts`); err != nil || n != 4 {
 		t.Errorf("%d attempts to build the connection, want 4 (one and three retries); err %v", n, err)
 	}
+	must(t, harness.WaitFor(newcomer, "a link to the connection test", diagLinkShown+` && document.getElementById("diag-link").getAttribute("href") === "/diag"`))
 	screenshotBoth(t, newcomer, "setup-failed")
 
 	if _, err := harness.Eval[bool](newcomer, `(window.__refuse = false, true)`); err != nil {
@@ -156,6 +162,7 @@ func TestUISetupFailure(t *testing.T) {
 		must(t, harness.WaitState(tb, "connected"))
 		must(t, harness.RemoteVideoPlays(tb))
 	}
+	must(t, harness.WaitFor(newcomer, "no connection test link in a call", "!("+diagLinkShown+")"))
 
 	// The system refuses the screen.
 	if _, err := harness.Eval[bool](newcomer, `(navigator.mediaDevices.getDisplayMedia = () =>
