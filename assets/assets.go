@@ -25,6 +25,7 @@ type File struct {
 	ContentType string
 	Body        []byte
 	Imports     []string // the names of the modules a script imports, e.g. "peer.js"
+	LazyImports []string // the names of those it imports when first needed, e.g. "verify.js"
 }
 
 // Bundle is every embedded asset, by name and by URL.
@@ -64,6 +65,11 @@ func Load() (*Bundle, error) {
 // `export … from "./x.js"`.
 var importPattern = regexp.MustCompile(`\b(?:from|import)\s*(?:"(\.\.?/[^"\n]+)"|'(\.\.?/[^'\n]+)')`)
 
+// lazyImportPattern finds the relative specifier of a dynamic import,
+// `import("./verify.js")`: a module loaded when a feature is first used,
+// which a page does not preload.
+var lazyImportPattern = regexp.MustCompile(`\bimport\(\s*(?:"(\.\.?/[^"\n]+)"|'(\.\.?/[^'\n]+)')\s*\)`)
+
 // build names every file by its content hash. A JavaScript module's
 // relative imports are rewritten to the hashed URLs of the modules they
 // name, so a module is hashed after its imports, and its hash covers the
@@ -83,28 +89,34 @@ func build(files map[string][]byte) (*Bundle, error) {
 		stack = append(stack, name)
 		body := files[name]
 		f := &File{Name: name, ContentType: mime.TypeByExtension(path.Ext(name))}
-		if path.Ext(name) == ".js" {
+		if ext := path.Ext(name); ext == ".js" || ext == ".css" {
 			body = stripComments(body)
+		}
+		if path.Ext(name) == ".js" {
 			var failed error
-			body = importPattern.ReplaceAllFunc(body, func(m []byte) []byte {
-				if failed != nil {
-					return m
+			rewrite := func(pattern *regexp.Regexp, imports *[]string) func([]byte) []byte {
+				return func(m []byte) []byte {
+					if failed != nil {
+						return m
+					}
+					sub := pattern.FindSubmatch(m)
+					spec := string(sub[1]) + string(sub[2])
+					dep := path.Join(path.Dir(name), spec)
+					if _, ok := files[dep]; !ok || path.Ext(dep) != ".js" || strings.HasPrefix(dep, "../") {
+						failed = fmt.Errorf("%s imports %q: no such module", name, spec)
+						return m
+					}
+					d, err := visit(dep, stack)
+					if err != nil {
+						failed = err
+						return m
+					}
+					*imports = append(*imports, dep)
+					return []byte(strings.Replace(string(m), spec, d.URL, 1))
 				}
-				sub := importPattern.FindSubmatch(m)
-				spec := string(sub[1]) + string(sub[2])
-				dep := path.Join(path.Dir(name), spec)
-				if _, ok := files[dep]; !ok || path.Ext(dep) != ".js" || strings.HasPrefix(dep, "../") {
-					failed = fmt.Errorf("%s imports %q: no such module", name, spec)
-					return m
-				}
-				d, err := visit(dep, stack)
-				if err != nil {
-					failed = err
-					return m
-				}
-				f.Imports = append(f.Imports, dep)
-				return []byte(strings.Replace(string(m), spec, d.URL, 1))
-			})
+			}
+			body = importPattern.ReplaceAllFunc(body, rewrite(importPattern, &f.Imports))
+			body = lazyImportPattern.ReplaceAllFunc(body, rewrite(lazyImportPattern, &f.LazyImports))
 			if failed != nil {
 				return nil, failed
 			}
@@ -125,8 +137,8 @@ func build(files map[string][]byte) (*Bundle, error) {
 	return b, nil
 }
 
-// stripComments empties the lines of a script that hold nothing but a
-// comment: "//" lines and "/* … */" blocks that begin a line. The page
+// stripComments empties the lines of a script or a stylesheet that hold
+// nothing but a comment: "//" lines and "/* … */" blocks that begin a line. The page
 // downloads the code without its documentation, and every line keeps its
 // number, so errors still point into the sources. Comments after code on
 // a line stay. A script with template literals is served as it is: a

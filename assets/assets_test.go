@@ -67,6 +67,7 @@ func TestImportErrors(t *testing.T) {
 		{"missing", map[string][]byte{"a.js": []byte(`import { x } from "./nope.js";`)}, `a.js imports "./nope.js": no such module`},
 		{"outside", map[string][]byte{"a.js": []byte(`import "../a.js";`)}, `a.js imports "../a.js": no such module`},
 		{"not a script", map[string][]byte{"a.js": []byte(`import "./s.css";`), "s.css": nil}, `a.js imports "./s.css": no such module`},
+		{"lazy, missing", map[string][]byte{"a.js": []byte(`const m = import("./nope.js");`)}, `a.js imports "./nope.js": no such module`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,10 +95,12 @@ func TestLoad(t *testing.T) {
 		if !strings.HasSuffix(f.Name, ".js") {
 			continue
 		}
-		if m := importPattern.Find(f.Body); m != nil {
-			t.Errorf("%s still has %s", f.Name, m)
+		for _, pattern := range []*regexp.Regexp{importPattern, lazyImportPattern} {
+			if m := pattern.Find(f.Body); m != nil {
+				t.Errorf("%s still has %s", f.Name, m)
+			}
 		}
-		for _, dep := range f.Imports {
+		for _, dep := range append(f.Imports, f.LazyImports...) {
 			if !strings.Contains(string(f.Body), `"`+b.URL(dep)+`"`) {
 				t.Errorf("%s does not import %s at %s", f.Name, dep, b.URL(dep))
 			}
@@ -110,6 +113,25 @@ func TestStripComments(t *testing.T) {
 	want := "\n\n\nconst a = 1; // stays\n\n\n\nfunction f(x) {\n\n  const n = /** @type {any} */ (x);\nconst m = 2;\n\n\nconst k = 3;\n  const s = \"// not a comment\";\n}"
 	if got := string(stripComments([]byte(src))); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLazyImport: a dynamic import is rewritten to the hashed URL, and the
+// module is not among those a page preloads.
+func TestLazyImport(t *testing.T) {
+	b, err := build(map[string][]byte{
+		"a.js":    []byte(`button.onclick = () => import("./lazy.js").then((m) => m.go());`),
+		"lazy.js": []byte(`export function go() {}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := b.byName["a.js"]
+	if want := `import("` + b.URL("lazy.js") + `")`; !strings.Contains(string(a.Body), want) {
+		t.Errorf("a.js is %s, want it to contain %s", a.Body, want)
+	}
+	if urls := b.ModuleURLs("a.js"); len(urls) != 0 {
+		t.Errorf("a.js preloads %v, want nothing", urls)
 	}
 }
 
