@@ -44,6 +44,19 @@ type PeerConfig struct {
 	// PION_LOG_* variables ask for. Nil: pion's default logger (errors, on
 	// standard error).
 	Log io.Writer
+	// Media, when set, replaces the peer's test video with real media, as
+	// a test that forwards a call's media from one peer to another needs.
+	Media *PeerMedia
+}
+
+// PeerMedia is what a peer sends and what it does with what it gets. It
+// negotiates VP8 and Opus only, so that packets can be forwarded as they
+// are between peers.
+type PeerMedia struct {
+	// Tracks are sent; VP8 video and Opus audio.
+	Tracks []webrtc.TrackLocal
+	// OnTrack gets each remote track, and reads it.
+	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 }
 
 // JoinCall opens the room at roomURL (ws://host/ws/room or wss://) and

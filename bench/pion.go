@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -221,7 +222,15 @@ func (p *Peer) newPeerConnection() error {
 			se.SetICEProxyDialer(tlsDialer{p.cfg.TLS})
 		}
 	}
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(conf)
+	options := []func(*webrtc.API){webrtc.WithSettingEngine(se)}
+	if p.cfg.Media != nil {
+		media, err := forwardingMedia()
+		if err != nil {
+			return err
+		}
+		options = append(options, media...)
+	}
+	pc, err := webrtc.NewAPI(options...).NewPeerConnection(conf)
 	if err != nil {
 		return fmt.Errorf("bench: peer connection: %w", err)
 	}
@@ -249,6 +258,15 @@ func (p *Peer) newPeerConnection() error {
 			p.connOnce.Do(func() { p.connectedAt = time.Now(); close(p.connected) })
 		}
 	})
+	if p.cfg.Media != nil {
+		pc.OnTrack(p.cfg.Media.OnTrack)
+		for _, track := range p.cfg.Media.Tracks {
+			if _, err := pc.AddTrack(track); err != nil {
+				return fmt.Errorf("bench: add track: %w", err)
+			}
+		}
+		return nil
+	}
 	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if _, _, err := track.ReadRTP(); err == nil {
 			p.frameOnce.Do(func() { p.frameAt = time.Now(); close(p.frame) })
@@ -269,6 +287,31 @@ func (p *Peer) newPeerConnection() error {
 	}
 	go p.sendMedia()
 	return nil
+}
+
+// forwardingMedia is a media engine with VP8 and Opus only, and pion's
+// default interceptors (NACK, RTCP reports).
+func forwardingMedia() ([]func(*webrtc.API), error) {
+	m := &webrtc.MediaEngine{}
+	codecs := []struct {
+		webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.RTPCodecParameters, c.kind); err != nil {
+			return nil, fmt.Errorf("bench: codec: %w", err)
+		}
+	}
+	registry := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, registry); err != nil {
+		return nil, fmt.Errorf("bench: interceptors: %w", err)
+	}
+	return []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(registry)}, nil
 }
 
 // sendMedia writes a small packet every 20 ms until the peer closes;
