@@ -260,8 +260,18 @@ function setConnected() {
   setState("connected", relayOnly ? "status.connectedRelay" : "status.connected");
 }
 
+// The verification code's module, loaded with the first connected call.
+/** @type {Promise<any> | null} */
+let verifier = null;
+/** @param {string} action show, render, hide or toggle */
+function verification(action) {
+  if (!verifier && action !== "show") return;
+  (verifier ||= import("./verify.js")).then((m) => m[action](peer.pc)).catch((err) => console.warn("tandem: verification", err));
+}
+
 peer.onclose = () => {
   ui.call.dataset.connected = false;
+  verification("hide");
   hideCallInfo();
   ui.remoteVideo.srcObject = null;
   ui.unmuteRemote.hidden = true;
@@ -284,6 +294,7 @@ peer.onconnectionstate = (state) => {
       setupFailures = 0;
       setConnected();
       reportConnected();
+      verification("show");
       break;
     case "disconnected":
       // Check that signaling, which a restart needs, still gets through.
@@ -609,6 +620,7 @@ function switchLanguage(next) {
   ui.language.lang = other;
   ui.language.textContent = languageName(other);
   listDevices();
+  verification("render");
 }
 
 ui.language.onclick = (event) => {
@@ -620,7 +632,7 @@ ui.language.onclick = (event) => {
 /** @type {Record<string, Record<string, () => void>>} */
 const shortcuts = {
   lobby: { m: toggleMic, v: toggleCamera },
-  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat },
+  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat, y: () => verification("toggle") },
 };
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;

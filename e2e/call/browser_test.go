@@ -10,7 +10,8 @@ import (
 
 // TestBrowserCall is the acceptance test of the product: two real browser
 // tabs open one room and see each other's video, directly and through the
-// bundled TURN relay, and they find each other again after a reload.
+// bundled TURN relay, with the same verification code, and they find each
+// other again after a reload.
 func TestBrowserCall(t *testing.T) {
 	harness.NeedChromium(t)
 	srv := tandem.StartServer(t)
@@ -33,6 +34,11 @@ func TestBrowserCall(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			code, err := harness.SameVerificationCode(tabs[0], tabs[1])
+			if err != nil {
+				t.Error(err)
+			}
+			t.Logf("both tabs show the verification code %s", code)
 			for _, tb := range tabs {
 				pair, err := harness.SelectedPair(tb)
 				if err != nil {
@@ -44,6 +50,13 @@ func TestBrowserCall(t *testing.T) {
 				}
 			}
 			if tc.screenshots {
+				// The Verify panel, opened as a person does.
+				if err := harness.Click(tabs[0], "verify"); err != nil {
+					t.Fatal(err)
+				}
+				if err := harness.WaitFor(tabs[0], "the verify panel", `!document.getElementById("verify-panel").hidden`); err != nil {
+					t.Fatal(err)
+				}
 				for _, tb := range tabs {
 					file := filepath.Join(harness.ScreenshotDir, fmt.Sprintf("call-%s-%s.png", tc.name, tb))
 					if err := harness.Screenshot(tb, file); err != nil {
@@ -60,13 +73,36 @@ func TestBrowserCall(t *testing.T) {
 		tabs := harness.OpenCall(t, srv.RoomURL(harness.RoomName(t), ""))
 		// Reload the second tab (the one that joined), then the first (the
 		// one that created the room), so that both roles come back.
+		code, err := harness.SameVerificationCode(tabs[0], tabs[1])
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, i := range []int{1, 0} {
 			reloader, stayer := tabs[i], tabs[1-i]
 			if err := reloadAndReconnect(reloader, stayer); err != nil {
 				t.Fatal(err)
 			}
+			// A new peer connection is a new DTLS transport: a new code.
+			next, err := newVerificationCode(tabs, code)
+			if err != nil {
+				t.Fatalf("after %s reloaded: %v", reloader, err)
+			}
+			t.Logf("after %s reloaded: verification code %s, was %s", reloader, next, code)
+			code = next
 		}
 	})
+}
+
+// newVerificationCode waits until both tabs show one verification code
+// other than old.
+func newVerificationCode(tabs [2]*harness.Chromium, old string) (string, error) {
+	const codeJS = `document.getElementById("verification-code").dataset.verificationCode || ""`
+	for _, tb := range tabs {
+		if _, err := harness.Poll(tb, codeJS, func(s string) bool { return s != "" && s != old }); err != nil {
+			return "", fmt.Errorf("%s still shows %s: %w", tb, old, err)
+		}
+	}
+	return harness.SameVerificationCode(tabs[0], tabs[1])
 }
 
 // reloadAndReconnect reloads reloader and checks that both tabs are in a

@@ -58,6 +58,11 @@ func TestFirefoxCallsChromium(t *testing.T) {
 				}
 			}
 			t.Logf("video plays both ways %v after both joined", time.Since(joined).Round(time.Millisecond))
+			if code, err := harness.SameVerificationCode(ff, ch); err != nil {
+				t.Error(err)
+			} else {
+				t.Logf("both show the verification code %s", code)
+			}
 
 			for _, p := range []harness.Page{ff, ch} {
 				pair, err := harness.SelectedPair(p)

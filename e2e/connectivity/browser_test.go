@@ -228,6 +228,10 @@ func TestBrowserNetworkChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	code, err := harness.SameVerificationCode(pages[0], pages[1])
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	old := sites[0].PublicIP()
 	moved, err := sites[0].ChangePublicIP(ctx)
@@ -276,6 +280,10 @@ func TestBrowserNetworkChange(t *testing.T) {
 				p, !c.Mark, c.PCs, c.States)
 		}
 		t.Logf("%s: states after the move %v", p, c.States)
+	}
+	// An ICE restart keeps the DTLS transport, and so the code.
+	if after, err := harness.SameVerificationCode(pages[0], pages[1]); err != nil || after != code {
+		t.Errorf("verification code %s before the move, %s after (%v); want it kept", code, after, err)
 	}
 	t.Logf("the call carried on %v after the move, now %s → %s", recovered.Round(100*time.Millisecond), after.Path(), after.RemoteAddress)
 	writeDocs(t, "network-change", recorded(fmt.Sprintf(

@@ -580,6 +580,13 @@ func TestUIPhoneLayout(t *testing.T) {
 		screenshot(t, mobile, "call-"+v.name+"-en")
 	}
 	must(t, emulate(mobile, phone))
+	must(t, harness.Click(mobile, "verify"))
+	must(t, harness.WaitFor(mobile, "the verify panel", `!document.getElementById("verify-panel").hidden`))
+	if l, err := harness.Eval[layout](mobile, layoutJS); err != nil || l.Overflow || len(l.Bad) > 0 {
+		t.Errorf("verify panel: %+v (err %v)", l, err)
+	}
+	screenshot(t, mobile, "verify-phone-en")
+	must(t, harness.Click(mobile, "verify"))
 	must(t, harness.Click(mobile, "toggle-chat"))
 	must(t, harness.WaitFor(mobile, "the chat over the whole width", `document.getElementById("chat").getBoundingClientRect().width === innerWidth`))
 }
