@@ -90,6 +90,22 @@ type scheduleResult struct {
 	Log     []string `json:"log"`   // what the channel lost or held
 }
 
+// serveModules serves bundle's assets, and an empty page at any other
+// path for a test to import them into. It stops when t ends.
+func serveModules(t *testing.T, bundle *Bundle) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := bundle.ByURL(r.URL.Path); ok {
+			w.Header().Set("Content-Type", f.ContentType)
+			_, _ = w.Write(f.Body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><title>modules</title>`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // openChromium opens url in a headless Chromium that stops when t ends,
 // and logs the page's exceptions.
 func openChromium(t *testing.T, execPath, url string) context.Context {

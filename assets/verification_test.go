@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -60,16 +58,7 @@ func TestVerificationCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f, ok := bundle.ByURL(r.URL.Path); ok {
-			w.Header().Set("Content-Type", f.ContentType)
-			_, _ = w.Write(f.Body)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<!doctype html><title>verification</title>`))
-	}))
-	defer srv.Close()
+	srv := serveModules(t, bundle)
 	ctx := openChromium(t, execPath, srv.URL+"/")
 	module := bundle.URL("verification.js")
 	for _, tt := range tests {

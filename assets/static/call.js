@@ -313,6 +313,7 @@ peer.onrestart = (outcome) => {
   }
   else if (outcome === "away" || !peer.connected) setState("reconnecting", "status.dropped");
 };
+peer.onfiles = (channel) => import("./transferui.js").then((m) => m.attach(channel)).catch((err) => console.warn("tandem: files", err));
 peer.onchannel = (open) => {
   if (open) sendState();
   renderChatOpen(open);

@@ -40,6 +40,8 @@ export class Peer {
     // "away": nobody to negotiate with (rejoining restarts ICE); "failed": three restarts did not help.
     /** @type {(outcome: "restarting" | "away" | "failed") => void} */
     this.onrestart = () => {};
+    /** @type {(channel: RTCDataChannel) => void} a new connection's file transfer channel */
+    this.onfiles = () => {};
     /** @type {(open: boolean) => void} the data channel's */
     this.onchannel = () => {};
     /** @type {(m: any) => void} a data channel message */
@@ -173,6 +175,7 @@ export class Peer {
   openChannel(pc) {
     const channel = pc.createDataChannel("tandem", { negotiated: true, id: 0 });
     this.channel = channel;
+    this.onfiles(pc.createDataChannel("files", { negotiated: true, id: 1 }));
     channel.onopen = () => this.onchannel(true);
     channel.onclose = () => this.onchannel(false);
     channel.onmessage = ({ data }) => {
