@@ -90,7 +90,7 @@ func build(files map[string][]byte) (*Bundle, error) {
 		body := files[name]
 		f := &File{Name: name, ContentType: mime.TypeByExtension(path.Ext(name))}
 		if ext := path.Ext(name); ext == ".js" || ext == ".css" {
-			body = stripComments(body)
+			body = compact(body)
 		}
 		if path.Ext(name) == ".js" {
 			var failed error
@@ -137,13 +137,14 @@ func build(files map[string][]byte) (*Bundle, error) {
 	return b, nil
 }
 
-// stripComments empties the lines of a script or a stylesheet that hold
-// nothing but a comment: "//" lines and "/* … */" blocks that begin a line. The page
-// downloads the code without its documentation, and every line keeps its
-// number, so errors still point into the sources. Comments after code on
-// a line stay. A script with template literals is served as it is: a
-// line of one could begin with "//".
-func stripComments(src []byte) []byte {
+// compact empties the lines of a script or a stylesheet that hold nothing
+// but a comment ("//" lines and "/* … */" blocks that begin a line) and
+// drops every line's indentation. The page downloads the code without its
+// documentation and layout, and every line keeps its number, so errors
+// still point into the sources. Comments after code on a line stay. A
+// script with template literals is served as it is: a line of one could
+// begin with "//", and its indentation is its text.
+func compact(src []byte) []byte {
 	if bytes.IndexByte(src, '`') >= 0 {
 		return src
 	}
@@ -157,6 +158,7 @@ func stripComments(src []byte) []byte {
 				continue
 			}
 			if !strings.HasPrefix(text, "/*") {
+				lines[i] = strings.TrimLeft(line, " \t")
 				continue
 			}
 			text = text[2:]

@@ -108,10 +108,10 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestStripComments(t *testing.T) {
+func TestCompact(t *testing.T) {
 	src := "// @ts-check\n// Two lines\n// of comment.\nconst a = 1; // stays\n  /**\n   * @param {string} x\n   */\nfunction f(x) {\n  /** @type {number} */\n  const n = /** @type {any} */ (x);\n  /* a */ const m = 2;\n  /*\n   * b\n   */ const k = 3;\n  const s = \"// not a comment\";\n}"
-	want := "\n\n\nconst a = 1; // stays\n\n\n\nfunction f(x) {\n\n  const n = /** @type {any} */ (x);\nconst m = 2;\n\n\nconst k = 3;\n  const s = \"// not a comment\";\n}"
-	if got := string(stripComments([]byte(src))); got != want {
+	want := "\n\n\nconst a = 1; // stays\n\n\n\nfunction f(x) {\n\nconst n = /** @type {any} */ (x);\nconst m = 2;\n\n\nconst k = 3;\nconst s = \"// not a comment\";\n}"
+	if got := string(compact([]byte(src))); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
