@@ -12,7 +12,7 @@ import (
 
 // keyPattern finds message keys ("lobby.join") quoted in the views and the
 // script.
-var keyPattern = regexp.MustCompile(`"([a-z]+(?:\.[a-z][A-Za-z-]*)+)"`)
+var keyPattern = regexp.MustCompile(`"([a-z][A-Za-z]*(?:\.[a-z][A-Za-z-]*)+)"`)
 
 // placeholderPattern finds {name} placeholders in a text.
 var placeholderPattern = regexp.MustCompile(`\{\w+\}`)

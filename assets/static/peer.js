@@ -160,6 +160,21 @@ export class Peer {
     }
   }
 
+  // Changes the video sender's encoding (active, maxBitrate,
+  // scaleResolutionDownBy): no renegotiation.
+  /** @param {RTCRtpEncodingParameters} encoding */
+  async setVideoEncoding(encoding) {
+    const sender = this.senders.video;
+    const params = sender?.getParameters();
+    if (!params?.encodings?.length) return; // before negotiation: set again once connected
+    Object.assign(params.encodings[0], encoding);
+    try {
+      await sender.setParameters(params);
+    } catch (err) {
+      console.warn("tandem: video encoding", err);
+    }
+  }
+
   /** @param {string} kind */
   async updateSender(kind) {
     const sender = this.senders[kind];

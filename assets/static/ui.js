@@ -5,6 +5,7 @@
 
 import { formatTime, say, show, t } from "./i18n.js";
 import { selectedPair } from "./peer.js";
+import { PoorStreak, qualityLevel } from "./quality.js";
 
 /** @type {Record<string, any>} ui.fooBar: the element #foo-bar */
 export const ui = new Proxy({}, { get: (seen, id) => (seen[String(id)] ??= document.getElementById(String(id).replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()))) });
@@ -147,6 +148,10 @@ export function tick(pc, since) {
   if (s % 2 === 0 && pc) sampleQuality(pc).catch((err) => console.warn("tandem: stats", err));
 }
 
+const poorStreak = new PoorStreak();
+/** @type {{call: () => void}} called once, when the connection has been poor for 10 s */
+export const onPoor = { call: () => {} };
+
 /** @type {{pc: RTCPeerConnection, bytesIn: number, bytesOut: number, lost: number, received: number, at: number} | null} */
 let lastStats = null;
 
@@ -187,7 +192,8 @@ async function sampleQuality(pc) {
     say(ui.qualityUp, "quality.kbps", { n: Math.round(((total.bytesOut - before.bytesOut) * 8) / seconds / 1000) });
     say(ui.qualityDown, "quality.kbps", { n: Math.round(((total.bytesIn - before.bytesIn) * 8) / seconds / 1000) });
   }
-  const level = rtt >= 500 || loss >= 8 ? "poor" : rtt >= 250 || loss >= 2 ? "fair" : "good";
+  const level = qualityLevel(rtt, loss);
+  if (poorStreak.sample(level, total.at)) onPoor.call();
   ui.quality.dataset.level = level;
   say(ui.qualityText, qualityKeys[level]);
   ui.quality.hidden = false;
