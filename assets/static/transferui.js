@@ -27,6 +27,8 @@ const statusKeys = {
 export function attach(channel) {
   const tr = new Transfers(channel);
   transfers = tr;
+  // The module may arrive after the channel opened.
+  button.hidden = channel.readyState !== "open";
   channel.addEventListener("open", () => (button.hidden = false));
   channel.addEventListener("close", () => {
     if (transfers === tr) button.hidden = true;
