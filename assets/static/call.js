@@ -290,6 +290,16 @@ ui.dataSaver.onchange = () => {
 };
 onPoor.call = () => audioOnly || toast("audioOnly.suggest");
 
+// Recording's module, loaded when either side first records.
+/** @type {Promise<any> | null} */
+let recorder = null;
+/** @param {string} action toggle, seen, remote, reopened or closed @param {boolean} [on] */
+function recording(action, on) {
+  if (!recorder && (action === "reopened" || action === "closed")) return;
+  (recorder ||= import("./recorder.js")).then((m) => m[action](peer, on)).catch((err) => console.warn("tandem: recording", err));
+}
+ui.record.onclick = ui.recording.onclick = () => recording("toggle");
+
 // The verification code's module, loaded with the first connected call.
 /** @type {Promise<any> | null} */
 let verifier = null;
@@ -302,6 +312,7 @@ function verification(action) {
 peer.onclose = () => {
   ui.call.dataset.connected = false;
   verification("hide");
+  recording("closed");
   hideCallInfo();
   ui.remoteVideo.srcObject = null;
   ui.unmuteRemote.hidden = true;
@@ -348,6 +359,7 @@ peer.onfiles = (channel) => import("./transferui.js").then((m) => m.attach(chann
 peer.onchannel = (open) => {
   if (open) sendState();
   if (open && audioOnly) peer.send({ type: "audio-only", on: true });
+  if (open) recording("reopened");
   renderChatOpen(open);
 };
 peer.onmessage = (m) => {
@@ -359,6 +371,10 @@ peer.onmessage = (m) => {
       sharing: m.sharing === true,
     };
     renderRemote(remote);
+  } else if (m.type === "recording") {
+    recording("remote", m.on === true);
+  } else if (m.type === "recording-seen") {
+    recording("seen");
   } else if (m.type === "audio-only") {
     setAudioOnly(m.on === true, false);
   } else if (m.type === "chat" && typeof m.text === "string") {
@@ -667,7 +683,7 @@ ui.language.onclick = (event) => {
 /** @type {Record<string, Record<string, () => void>>} */
 const shortcuts = {
   lobby: { m: toggleMic, v: toggleCamera },
-  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat, a: () => setAudioOnly(!audioOnly), y: () => verification("toggle") },
+  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat, a: () => setAudioOnly(!audioOnly), r: () => recording("toggle"), y: () => verification("toggle") },
 };
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
