@@ -39,7 +39,7 @@ func TestDiagnosisVerdicts(t *testing.T) {
 			map[string]string{"websocket": "pass", "media": "pass", "stun": "fail", "nat": "skipped", "turn-udp": "fail", "turn-tcp": "fail", "turn-tls": "pass"}},
 	}
 	allPass := map[string]string{"websocket": "pass", "media": "pass", "stun": "pass", "turn-udp": "pass", "turn-tcp": "pass", "turn-tls": "pass"}
-	for kind, nat := range map[netlab.Kind]string{netlab.Open: "pass", netlab.EasyNAT: "pass", netlab.HardNAT: "fail"} {
+	for kind, nat := range map[netlab.Kind]string{netlab.EasyNAT: "pass", netlab.HardNAT: "fail"} {
 		results := maps.Clone(allPass)
 		results["nat"] = nat
 		tests = append(tests, struct {

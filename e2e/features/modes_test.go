@@ -1,4 +1,4 @@
-package call
+package features
 
 import (
 	"fmt"
@@ -74,7 +74,7 @@ func TestAudioOnlyAndDataSaver(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for _, tb := range tabs {
 			for {
-				audio, video, err := rates(tb, 2*time.Second)
+				audio, video, err := rates(tb, time.Second)
 				must(t, err)
 				if (video > 8000) == want {
 					t.Logf("%s: audio %.0f kbit/s, video %.0f kbit/s", tb, audio/1000, video/1000)
@@ -98,8 +98,8 @@ func TestAudioOnlyAndDataSaver(t *testing.T) {
 	must(t, harness.WaitFor(tabs[0], "video back on the first side", `!document.getElementById("audio-only").checked`))
 	videoFlows(true)
 
-	time.Sleep(5 * time.Second) // the bandwidth estimate grows back
-	_, before, err := rates(tabs[0], 3*time.Second)
+	time.Sleep(3 * time.Second) // the bandwidth estimate grows back
+	_, before, err := rates(tabs[0], 2*time.Second)
 	must(t, err)
 	widthBefore, err := harness.Eval[int](tabs[0], sentWidthJS)
 	must(t, err)
@@ -113,8 +113,8 @@ func TestAudioOnlyAndDataSaver(t *testing.T) {
 	if encoding["maxBitrate"] != float64(300_000) || encoding["scaleResolutionDownBy"] != float64(2) {
 		t.Errorf("with data saver the video encoding is %v, want maxBitrate 300000 and scaleResolutionDownBy 2", encoding)
 	}
-	time.Sleep(3 * time.Second) // the encoder settles
-	_, after, err := rates(tabs[0], 5*time.Second)
+	time.Sleep(2 * time.Second) // the encoder settles
+	_, after, err := rates(tabs[0], 4*time.Second)
 	must(t, err)
 	widthAfter, err := harness.Eval[int](tabs[0], sentWidthJS)
 	must(t, err)
