@@ -233,3 +233,39 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestFileDropAndPaste: a file dropped on the call, or pasted, is offered
+// as Send file offers it, and arrives.
+func TestFileDropAndPaste(t *testing.T) {
+	harness.NeedChromium(t)
+	srv := tandem.StartServer(t)
+	tabs := harness.OpenCall(t, srv.RoomURL(harness.RoomName(t), ""))
+	sender, receiver := tabs[0], tabs[1]
+	must(t, harness.WaitFor(sender, "Send file", `!document.getElementById("send-file").hidden`))
+	for _, how := range []string{"drop", "paste"} {
+		t.Run(how, func(t *testing.T) {
+			// A page cannot make a trusted drop or paste; the event the
+			// browser would send, with a file in its DataTransfer, is the
+			// next best thing.
+			_, err := harness.Eval[bool](sender, `(() => {
+				const data = new DataTransfer();
+				data.items.add(new File(["hello from a `+how+`"], "`+how+`.txt", { type: "text/plain" }));
+				const event = "`+how+`" === "drop"
+					? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+					: new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+				("`+how+`" === "drop" ? document.getElementById("remote-video") : document.body).dispatchEvent(event);
+				return true;
+			})()`)
+			must(t, err)
+			must(t, waitTransfer(receiver, "asked"))
+			must(t, fileAction(receiver, "accept"))
+			must(t, waitTransfer(receiver, "done"))
+			must(t, waitTransfer(sender, "done"))
+			name, err := harness.Eval[string](receiver, `[...document.querySelectorAll("[data-transfer-id] [data-file-action=save]")].pop().download`)
+			must(t, err)
+			if name != how+".txt" {
+				t.Errorf("received %q, want %s.txt", name, how)
+			}
+		})
+	}
+}
