@@ -33,7 +33,10 @@ type Config struct {
 	// WriteTimeout bounds one write to a client. Default 10 s.
 	WriteTimeout time.Duration
 	// QueueSize is how many messages may wait for a slow client before it
-	// is disconnected. Default (and for 0 or less) 64.
+	// is disconnected. Default (and for 0 or less) 256: more than the
+	// other peer's whole burst (MessageBurst), so that a burst within the
+	// limits, which arrives faster than a busy machine schedules the
+	// writer, never puts its receiver out.
 	QueueSize int
 	// MessageRate and MessageBurst bound each connection's messages (a
 	// token bucket). Defaults 50/s and 200: an ICE gathering burst fits.
@@ -77,7 +80,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.StoreTimeout, 2*time.Second)
 	defDur(&c.WriteTimeout, 10*time.Second)
 	if c.QueueSize <= 0 { // no "off": an unbounded queue is a slow client's memory
-		c.QueueSize = 64
+		c.QueueSize = 256
 	}
 	if c.MessageRate == 0 {
 		c.MessageRate = 50

@@ -27,8 +27,8 @@ func TestSignalToStoppingPeerIsRefused(t *testing.T) {
 // everything (which put every client out at its first message).
 func TestQueueSizeNotPositive(t *testing.T) {
 	for _, q := range []int{0, -1} {
-		if got := (Config{QueueSize: q}).withDefaults().QueueSize; got != 64 {
-			t.Errorf("QueueSize %d became %d, want 64", q, got)
+		if got := (Config{QueueSize: q}).withDefaults().QueueSize; got != 256 {
+			t.Errorf("QueueSize %d became %d, want 256", q, got)
 		}
 	}
 }
