@@ -5,7 +5,8 @@ import { languageName, loadMessages, say, setLanguage } from "./i18n.js";
 import { chosen, choose, me, mediaErrorKey, openMedia, openTrack, outgoing, resumeAudio, stopLevel, stopTracks, watchTrackLevel } from "./media.js";
 import { Peer } from "./peer.js";
 import { Signaling } from "./signaling.js";
-import { addChatMessage, fillPicker, hideCallInfo, onPoor, playRemote, renderChatOpen, renderRemote, setPhase, setState, setToggle, showQualityPanel, tick, toast, toggleChat, ui } from "./ui.js";
+import { VideoModes } from "./videomodes.js";
+import { addChatMessage, fillPicker, hideCallInfo, playRemote, renderChatOpen, renderRemote, setPhase, setState, setToggle, showQualityPanel, tick, toast, toggleChat, ui } from "./ui.js";
 
 const room = ui.call.dataset.room;
 const link = location.origin + location.pathname;
@@ -49,6 +50,7 @@ const peer = new Peer({
   outgoing,
   relayOnly,
 });
+const modes = new VideoModes(peer);
 
 // What the other side says about itself over the data channel.
 const noRemote = { name: "", muted: false, camera: true, sharing: false };
@@ -260,36 +262,6 @@ function setConnected() {
   setState("connected", relayOnly ? "status.connectedRelay" : "status.connected");
 }
 
-// Audio only is the call's: either side turns it on or off, for both.
-// Data saver caps this side's video. Both set the video sender's
-// encoding, without renegotiation.
-let audioOnly = false;
-const dataSaverKey = "tandem-data-saver";
-const dataSaverBitrate = 300000;
-ui.dataSaver.checked = localStorage.getItem(dataSaverKey) === "1";
-
-function applyVideoModes() {
-  ui.call.dataset.audioOnly = audioOnly;
-  ui.audioOnly.checked = audioOnly;
-  const saver = ui.dataSaver.checked;
-  peer.setVideoEncoding({ active: !audioOnly, maxBitrate: saver ? dataSaverBitrate : undefined, scaleResolutionDownBy: saver ? 2 : 1 });
-}
-
-/** @param {boolean} on @param {boolean} [mine] whether this side asked */
-function setAudioOnly(on, mine = true) {
-  if (on === audioOnly) return;
-  audioOnly = on;
-  applyVideoModes();
-  if (mine) peer.send({ type: "audio-only", on });
-  else toast(on ? "audioOnly.peerOn" : "audioOnly.peerOff");
-}
-ui.audioOnly.onchange = () => setAudioOnly(ui.audioOnly.checked);
-ui.dataSaver.onchange = () => {
-  localStorage.setItem(dataSaverKey, ui.dataSaver.checked ? "1" : "");
-  applyVideoModes();
-};
-onPoor.call = () => audioOnly || toast("audioOnly.suggest");
-
 // Recording's module, loaded when either side first records.
 /** @type {Promise<any> | null} */
 let recorder = null;
@@ -333,7 +305,7 @@ peer.onconnectionstate = (state) => {
     case "connected":
       ui.call.dataset.connected = true;
       setupFailures = 0;
-      applyVideoModes();
+      modes.apply();
       setConnected();
       reportConnected();
       verification("show");
@@ -358,7 +330,7 @@ peer.onrestart = (outcome) => {
 peer.onfiles = (channel) => import("./transferui.js").then((m) => m.attach(channel)).catch((err) => console.warn("tandem: files", err));
 peer.onchannel = (open) => {
   if (open) sendState();
-  if (open && audioOnly) peer.send({ type: "audio-only", on: true });
+  if (open) modes.channelOpened();
   if (open) recording("reopened");
   renderChatOpen(open);
 };
@@ -376,7 +348,7 @@ peer.onmessage = (m) => {
   } else if (m.type === "recording-seen") {
     recording("seen");
   } else if (m.type === "audio-only") {
-    setAudioOnly(m.on === true, false);
+    modes.setAudioOnly(m.on === true, false);
   } else if (m.type === "chat" && typeof m.text === "string") {
     addChatMessage(m.text.slice(0, maxChatLength), false, remote.name);
   }
@@ -683,7 +655,7 @@ ui.language.onclick = (event) => {
 /** @type {Record<string, Record<string, () => void>>} */
 const shortcuts = {
   lobby: { m: toggleMic, v: toggleCamera },
-  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat, a: () => setAudioOnly(!audioOnly), r: () => recording("toggle"), y: () => verification("toggle") },
+  call: { m: toggleMic, v: toggleCamera, s: toggleShare, c: toggleChat, a: () => modes.setAudioOnly(!modes.audioOnly), r: () => recording("toggle"), y: () => verification("toggle") },
 };
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
