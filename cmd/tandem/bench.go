@@ -21,7 +21,7 @@ import (
 )
 
 // benchUsage is the help of `tandem bench`.
-const benchUsage = `Usage: tandem bench signal|turn|call|flags [flags]
+const benchUsage = `Usage: tandem bench signal|turn|capacity|call|flags [flags]
 
 Measures a Tandem server on this machine, over loopback only. Without a
 target flag (-url, -server) each mode starts its own Tandem, this binary,
@@ -32,6 +32,8 @@ the end. Progress goes to stderr, the final table to stdout.
           rate, highest clean relay rate, server RSS per socket and CPU
   turn    TURN clients bounce datagrams off an echo peer through the relay;
           allocations/s, packets/s, Mbit/s, loss, RTT, CPU per packet
+  capacity  relayed 1:1 video calls, ramped until loss or added delay is
+          too high; the largest number that holds, and the CPU it took
   call    two peers time a call's setup, direct and relay-only
   flags   prints the limit flags those servers get, for scripts that
           start servers of their own (bench/*.sh)
@@ -59,6 +61,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchSignal(ctx, args[1:], stdout, stderr)
 	case "turn":
 		return benchTURN(ctx, args[1:], stdout, stderr)
+	case "capacity":
+		return benchCapacity(ctx, args[1:], stdout, stderr)
 	case "call":
 		return benchCall(ctx, args[1:], stdout, stderr)
 	}
@@ -228,6 +232,43 @@ func benchTURN(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("-server needs -secret")
 	}
 	res, err := bench.RunTURN(ctx, cfg)
+	if res != nil {
+		res.WriteTable(stdout)
+	}
+	return err
+}
+
+func benchCapacity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tandem bench capacity", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "", "host:port of a running TURN server (default: start a Tandem)")
+	secret := fs.String("secret", "", "TURN REST API shared secret of -server")
+	pid := fs.Int("pid", 0, "process id of the server at -server, for its CPU")
+	serverFlags := fs.String("server-flags", "", "extra flags for the server this run starts")
+	steps := fs.String("steps", "10,20,40,60,80,100,130,160,200", "numbers of calls to ramp through")
+	var cfg bench.CapacityConfig
+	fs.DurationVar(&cfg.StepDuration, "step-duration", 8*time.Second, "how long each step is measured")
+	fs.IntVar(&cfg.VideoBitrate, "video-bitrate", 1_500_000, "video bits per second, each way of a call")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Steps, err = intList(*steps); err != nil {
+		return fmt.Errorf("-steps: %w", err)
+	}
+	cfg.Server, cfg.Secret, cfg.PID, cfg.Progress = *server, *secret, *pid, stderr
+	if cfg.Server == "" {
+		srv, err := startOwnServer(*serverFlags, stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(stderr)
+		cfg.Server, cfg.Secret, cfg.PID = srv.turn, srv.secret, srv.proc.PID()
+	} else if cfg.Secret == "" {
+		return errors.New("-server needs -secret")
+	}
+	res, err := bench.RunCapacity(ctx, cfg)
 	if res != nil {
 		res.WriteTable(stdout)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +89,28 @@ func TestBenchTURNCommandSmoke(t *testing.T) {
 // TestBenchCallSmoke times a call of each path: direct, relay-only, and
 // relay-only over TURN over TLS on the web port (the server then serves
 // HTTPS).
+// TestBenchCapacitySmoke runs `tandem bench capacity` for two short steps
+// of relayed calls: the table has a row for the first step at least, and
+// a capacity line. (Whether a step holds depends on the machine's load.)
+func TestBenchCapacitySmoke(t *testing.T) {
+	srv := startBenchServer(t)
+	var out, progress bytes.Buffer
+	err := runBench(context.Background(), []string{"capacity", "-server", "127.0.0.1:" + strconv.Itoa(srv.TURNPort),
+		"-secret", "bench-smoke-secret", "-pid", strconv.Itoa(os.Getpid()), "-steps", "1,2", "-step-duration", "1s"}, &out, &progress)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	table := out.String()
+	for _, want := range []string{"\n1  ", "relayed Mbit/s"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if !regexp.MustCompile(`capacity: [0-2] calls`).MatchString(table) {
+		t.Errorf("no capacity line:\n%s", table)
+	}
+}
+
 func TestBenchCallSmoke(t *testing.T) {
 	certFile, keyFile, cert := selfSignedCert(t)
 	plain := startBenchServer(t)
