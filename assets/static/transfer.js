@@ -4,11 +4,12 @@
 // accept or decline, the bytes in chunks with backpressure, and a check
 // of the hash before the file is offered for saving. No DOM.
 
-export const chunkSize = 64 * 1024;
-// Above this the sender waits for the channel to drain to lowWater: the
-// call's media and the chat share the connection.
-const highWater = 4 * 1024 * 1024;
-const lowWater = 1024 * 1024;
+export const chunkSize = 16 * 1024;
+// Above this the sender waits for the channel to drain to lowWater. The
+// chat shares the connection, and a message of its own waits behind
+// what is queued: a second's worth on a slow link must not pile up.
+const highWater = 1024 * 1024;
+const lowWater = 256 * 1024;
 // What a receiver without a way to write to disk keeps in memory.
 export const memoryLimit = 512 * 1024 * 1024;
 

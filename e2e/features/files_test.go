@@ -65,6 +65,9 @@ func fileAction(tab *harness.Chromium, action string) error {
 	return err
 }
 
+// receivedJS is how many bytes the newest transfer card shows as moved.
+const receivedJS = `(() => { const p = [...document.querySelectorAll("[data-transfer-id] progress")].pop(); return p ? p.value : 0; })()`
+
 // filesChannelBytes is what the page's "files" data channel has sent and
 // received so far.
 const filesChannelBytesJS = `(async () => {
@@ -103,15 +106,18 @@ func TestFileTransfer(t *testing.T) {
 			start := time.Now()
 			must(t, fileAction(receiver, "accept"))
 			must(t, waitTransfer(sender, "sending"))
+			if _, err := harness.Poll(receiver, receivedJS, func(n int64) bool { return n > 1<<20 }); err != nil {
+				t.Fatal(err)
+			}
 
-			// A chat message during the transfer.
+			// A chat message during the transfer, with bytes flowing.
 			sent := time.Now()
 			_, err = harness.Eval[bool](sender, `(document.getElementById("chat-input").value = "during the transfer",
 				document.getElementById("chat-form").requestSubmit(), true)`)
 			must(t, err)
 			must(t, harness.WaitFor(receiver, "the chat message", `[...document.querySelectorAll("#messages li.theirs p")].some((p) => p.textContent === "during the transfer")`))
 			chatDelay := time.Since(sent)
-			moved, err := harness.Eval[int64](receiver, `(() => { const p = [...document.querySelectorAll("[data-transfer-id] progress")].pop(); return p ? p.value : 0; })()`)
+			moved, err := harness.Eval[int64](receiver, receivedJS)
 			must(t, err)
 			t.Logf("a chat message sent during the transfer arrived in %v (%d of %d bytes had arrived)", chatDelay.Round(time.Millisecond), moved, transferSize)
 			if chatDelay > time.Second {
@@ -198,8 +204,7 @@ func TestFileTransferRefused(t *testing.T) {
 			must(t, sendFile(sender, path))
 			must(t, waitTransfer(receiver, "asked"))
 			must(t, fileAction(receiver, "accept"))
-			if _, err := harness.Poll(receiver, `(() => { const p = [...document.querySelectorAll("[data-transfer-id] progress")].pop(); return p ? p.value : 0; })()`,
-				func(n int64) bool { return n > 1<<20 }); err != nil {
+			if _, err := harness.Poll(receiver, receivedJS, func(n int64) bool { return n > 1<<20 }); err != nil {
 				t.Fatal(err)
 			}
 			tab := receiver
