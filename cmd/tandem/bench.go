@@ -28,15 +28,15 @@ target flag (-url, -server) each mode starts its own Tandem, this binary,
 with every per-address limit off (see bench.ServerFlags), and stops it at
 the end. Progress goes to stderr, the final table to stdout.
 
-  signal  WebSocket pairs join rooms; join latency, relay latency at a fixed
-          rate, highest clean relay rate, server RSS per socket and CPU
-  turn    TURN clients bounce datagrams off an echo peer through the relay;
-          allocations/s, packets/s, Mbit/s, loss, RTT, CPU per packet
+  signal    WebSocket pairs join rooms; join latency, relay latency at a
+            fixed rate, highest clean relay rate, server RSS per socket, CPU
+  turn      TURN clients bounce datagrams off an echo peer through the
+            relay; allocations/s, packets/s, Mbit/s, loss, RTT, CPU/packet
   capacity  relayed 1:1 video calls, ramped until loss or added delay is
-          too high; the largest number that holds, and the CPU it took
-  call    two peers time a call's setup, direct and relay-only
-  flags   prints the limit flags those servers get, for scripts that
-          start servers of their own (bench/*.sh)
+            too high; the most calls that held, and the CPU they took
+  call      two peers time a call's setup, direct and relay-only
+  flags     prints the limit flags those servers get, for scripts that
+            start servers of their own (bench/*.sh)
 
 'tandem bench MODE -h' lists the flags of a mode.
 `

@@ -152,7 +152,7 @@ func TestBenchUsage(t *testing.T) {
 	if err := runBench(context.Background(), []string{"nonsense"}, &out, &errOut); err == nil {
 		t.Error("unknown mode accepted")
 	}
-	if !strings.Contains(errOut.String(), "tandem bench signal|turn|call") {
+	if !strings.Contains(errOut.String(), "tandem bench signal|turn|capacity|call|flags") {
 		t.Errorf("usage:\n%s", errOut.String())
 	}
 }
