@@ -469,7 +469,7 @@ func TestUIInCall(t *testing.T) {
 	t.Run("help, timer, full screen and picture-in-picture", func(t *testing.T) {
 		must(t, press(one, '?'))
 		must(t, harness.WaitFor(one, "the shortcuts", `document.getElementById("help-dialog").open &&
-			[...document.querySelectorAll("#help-dialog kbd")].map((k) => k.textContent).join("") === "MVSC?"`))
+			[...document.querySelectorAll("#help-dialog kbd")].map((k) => k.textContent).join("") === "MVSCAFRY?"`))
 		must(t, press(one, '\u001b')) // Escape
 		must(t, harness.WaitFor(one, "the help to close", `!document.getElementById("help-dialog").open`))
 		must(t, harness.WaitFor(one, "a running timer", `/^\d\d:\d\d$/.test(document.getElementById("timer").textContent)`))
