@@ -54,6 +54,11 @@ func main() {
 	}
 }
 
+// minPendingPerIP is the least number of connections one address may have
+// being classified on the web port: a browser loading the call page opens
+// up to six at once, and its modules arrive over them.
+const minPendingPerIP = 16
+
 // listening is what a started server tells its caller (tests use it).
 type listening struct {
 	HTTP    net.Addr
@@ -100,8 +105,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer certificates.stop()
 	tlsCfg := certificates.config
 	// Connections still being classified are bounded per address by the
-	// same figure as its WebSockets.
-	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, MaxPendingPerIP: cfg.signaling.maxConnsPerIP,
+	// same figure as its WebSockets, but never below what a browser opens
+	// at once to load a page.
+	pending := cfg.signaling.maxConnsPerIP
+	if pending > 0 {
+		pending = max(pending, minPendingPerIP)
+	}
+	mux := portmux.New(ln, portmux.Config{TLS: tlsCfg, MaxPendingPerIP: pending,
 		Logger: logger.With("component", "portmux")})
 	defer mux.Close()
 
