@@ -5,11 +5,13 @@
 // of the hash before the file is offered for saving. No DOM.
 
 export const chunkSize = 16 * 1024;
-// Above this the sender waits for the channel to drain to lowWater. The
-// chat shares the connection, and a message of its own waits behind
-// what is queued: a second's worth on a slow link must not pile up.
-const highWater = 1024 * 1024;
-const lowWater = 256 * 1024;
+// The sender keeps about queueTime's worth of bytes queued in the channel,
+// at the rate they leave, between minQueue and maxQueue: the chat shares
+// the connection, and a message of its own waits behind what is queued,
+// while too little queued starves a link with a long round trip.
+const queueTime = 0.25; // seconds
+const minQueue = 64 * 1024;
+const maxQueue = 4 * 1024 * 1024;
 // What a receiver without a way to write to disk keeps in memory.
 export const memoryLimit = 512 * 1024 * 1024;
 
@@ -38,7 +40,7 @@ export class Transfers {
   constructor(channel) {
     this.channel = channel;
     channel.binaryType = "arraybuffer";
-    channel.bufferedAmountLowThreshold = lowWater;
+    channel.bufferedAmountLowThreshold = minQueue / 2;
     /** @type {Map<string, Transfer>} */
     this.all = new Map();
     /** @type {Map<string, Blob>} files to send, by id */
@@ -222,7 +224,7 @@ export class Transfers {
   }
 
   // Sends the accepted transfers one after another, chunk by chunk,
-  // waiting whenever the channel holds more than highWater.
+  // waiting whenever the channel holds more than queueLimit.
   async pump() {
     if (this.sending) return;
     this.sending = true;
@@ -239,7 +241,7 @@ export class Transfers {
           const { done, value } = await reader.read();
           if (done) break;
           for (let at = 0; at < value.length && t.state === "sending"; at += chunkSize) {
-            if (this.channel.bufferedAmount > highWater) await this.drained();
+            if (this.channel.bufferedAmount > this.queueLimit(t)) await this.drained();
             if (t.state !== "sending" || this.channel.readyState !== "open") break;
             const piece = value.subarray(at, at + chunkSize);
             this.channel.send(piece);
@@ -253,6 +255,17 @@ export class Transfers {
     } finally {
       this.sending = false;
     }
+  }
+
+  // How much may wait in the channel: queueTime at the rate t's bytes
+  // have left so far.
+  /** @param {Transfer} t */
+  queueLimit(t) {
+    const seconds = (performance.now() - t.startedAt) / 1000;
+    const rate = seconds > 0.2 ? this.moved(t) / seconds : 0;
+    const limit = Math.min(maxQueue, Math.max(minQueue, rate * queueTime));
+    this.channel.bufferedAmountLowThreshold = limit / 2;
+    return limit;
   }
 
   drained() {
