@@ -2,7 +2,6 @@ package app
 
 import (
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -24,24 +23,16 @@ func (h *handlers) diagPage(c *fiber.Ctx) error {
 	return render(c, fiber.StatusOK, views.Diag(h.pageWith(c, "diag.js")))
 }
 
-// diagUpgrade vets the diagnosis socket's upgrade as checkUpgrade vets a
-// room's: an upgrade, from this site's pages, from a known address.
+// diagUpgrade vets the diagnosis socket's upgrade as a room's is vetted.
 func (h *handlers) diagUpgrade(c *fiber.Ctx) error {
 	if h.diag == nil {
 		return fiber.ErrNotFound
 	}
-	if !websocket.IsWebSocketUpgrade(c) {
-		return fiber.ErrUpgradeRequired
+	ip, err := h.vetUpgrade(c)
+	if err != nil {
+		return err
 	}
-	if origin := c.Get(fiber.HeaderOrigin); origin != "" && origin != c.BaseURL() && !slices.Contains(h.origins, origin) {
-		h.log.Warn("websocket origin refused", "origin", origin)
-		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
-	}
-	ip, ok := h.clientIP(c)
-	if !ok {
-		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
-	}
-	c.Locals("client", ip.Unmap())
+	c.Locals("client", ip)
 	c.Locals("page", h.pageAddr(c))
 	return c.Next()
 }

@@ -121,24 +121,35 @@ func (h *handlers) checkUpgrade(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, wire.CodeInvalidRoom+": "+err.Error())
 	}
-	if !websocket.IsWebSocketUpgrade(c) {
-		return fiber.ErrUpgradeRequired
-	}
-	if origin := c.Get(fiber.HeaderOrigin); origin != "" && origin != c.BaseURL() && !slices.Contains(h.origins, origin) {
-		h.log.Warn("websocket origin refused", "origin", origin)
-		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
-	}
-	ip, ok := h.clientIP(c)
-	if !ok {
-		return fiber.NewError(fiber.StatusBadRequest, "unknown client address")
+	ip, err := h.vetUpgrade(c)
+	if err != nil {
+		return err
 	}
 	c.Locals("join", signaling.JoinRequest{
 		Room:      room,
 		Page:      h.pageAddr(c),
-		ClientIP:  ip.Unmap(),
+		ClientIP:  ip,
 		SeatToken: utils.CopyString(c.Query("seat")),
 	})
 	return c.Next()
+}
+
+// vetUpgrade checks what every WebSocket upgrade needs, a room's or the
+// connection test's: an upgrade, from this site's pages (or an allowed
+// origin), from a known address, which it returns.
+func (h *handlers) vetUpgrade(c *fiber.Ctx) (netip.Addr, error) {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return netip.Addr{}, fiber.ErrUpgradeRequired
+	}
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" && origin != c.BaseURL() && !slices.Contains(h.origins, origin) {
+		h.log.Warn("websocket origin refused", "origin", origin)
+		return netip.Addr{}, fiber.NewError(fiber.StatusForbidden, "origin not allowed")
+	}
+	ip, ok := h.clientIP(c)
+	if !ok {
+		return netip.Addr{}, fiber.NewError(fiber.StatusBadRequest, "unknown client address")
+	}
+	return ip.Unmap(), nil
 }
 
 // pageAddr says where the browser loaded the page from, for the TURN URLs
