@@ -90,9 +90,16 @@ type scheduleResult struct {
 	Log     []string `json:"log"`   // what the channel lost or held
 }
 
-// serveModules serves bundle's assets, and an empty page at any other
-// path for a test to import them into. It stops when t ends.
-func serveModules(t *testing.T, bundle *Bundle) *httptest.Server {
+// modulePage opens, in a headless Chromium that stops when t ends, an empty
+// page of a server of the bundle's assets, for a test to import modules
+// into, and returns the tab and the bundle.
+func modulePage(t *testing.T) (context.Context, *Bundle) {
+	t.Helper()
+	execPath := findChromium(t)
+	bundle, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if f, ok := bundle.ByURL(r.URL.Path); ok {
 			w.Header().Set("Content-Type", f.ContentType)
@@ -103,7 +110,7 @@ func serveModules(t *testing.T, bundle *Bundle) *httptest.Server {
 		_, _ = w.Write([]byte(`<!doctype html><title>modules</title>`))
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return openChromium(t, execPath, srv.URL+"/"), bundle
 }
 
 // openChromium opens url in a headless Chromium that stops when t ends,

@@ -31,13 +31,7 @@ func TestQuality(t *testing.T) {
 		{"once only", "ppppppppppppgpppppp", []int{5}},
 		{"fair does not count", "ffffffffff", nil},
 	}
-	execPath := findChromium(t)
-	bundle, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serveModules(t, bundle)
-	ctx := openChromium(t, execPath, srv.URL+"/")
+	ctx, bundle := modulePage(t)
 	run := func(js string, out any) {
 		t.Helper()
 		runCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

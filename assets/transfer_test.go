@@ -13,13 +13,7 @@ import (
 // with WebCrypto's on messages around every padding boundary, and with
 // the FIPS 180-2 examples.
 func TestSha256(t *testing.T) {
-	execPath := findChromium(t)
-	bundle, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serveModules(t, bundle)
-	ctx := openChromium(t, execPath, srv.URL+"/")
+	ctx, bundle := modulePage(t)
 	runCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	mismatches, err := chromedp.Run(runCtx, chromedp.Evaluate[[]string](fmt.Sprintf(`import(%q).then(async ({ Sha256 }) => {

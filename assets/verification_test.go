@@ -53,13 +53,7 @@ func TestVerificationCode(t *testing.T) {
 		{"the other side", fpB, fpA, "leaf-gift-star-owl-620517"},
 		{"one digit changed", fpA, fpC, "bread-drum-rose-duck-141511"},
 	}
-	execPath := findChromium(t)
-	bundle, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serveModules(t, bundle)
-	ctx := openChromium(t, execPath, srv.URL+"/")
+	ctx, bundle := modulePage(t)
 	module := bundle.URL("verification.js")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
