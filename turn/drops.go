@@ -18,10 +18,13 @@ const (
 	// towards the peer and from it.
 	dropBitrateOut
 	dropBitrateIn
+	// dropBacklog: a datagram for pion (a request, an indication) while
+	// pion had inboxSize of them waiting on that socket.
+	dropBacklog
 	numDropReasons
 )
 
-var dropReasonNames = [numDropReasons]string{"peer-port", "bitrate-out", "bitrate-in"}
+var dropReasonNames = [numDropReasons]string{"peer-port", "bitrate-out", "bitrate-in", "backlog"}
 
 func (r dropReason) String() string { return dropReasonNames[r] }
 

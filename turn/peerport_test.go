@@ -18,7 +18,7 @@ import (
 
 // newRawClientOver is a rawClient on a connection of the caller's: a
 // STUNConn over TCP or TLS, say.
-func newRawClientOver(t *testing.T, conn net.PacketConn, server net.Addr, user, pass string) *rawClient {
+func newRawClientOver(t testing.TB, conn net.PacketConn, server net.Addr, user, pass string) *rawClient {
 	t.Helper()
 	t.Cleanup(func() { conn.Close() })
 	return &rawClient{t: t, conn: conn, server: server, user: user, pass: pass}

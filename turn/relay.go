@@ -1,20 +1,25 @@
 package turn
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v5"
 )
 
-// relayGenerator hands out UDP relay sockets inside the configured port range
-// and wraps each in a guardedConn. TCP relays (RFC 6062) are refused: browsers
-// do not use them and they would widen what a relay can reach.
+// relayGenerator hands out UDP relay sockets inside the configured port range,
+// each a guardedConn that the data plane reads. TCP relays (RFC 6062) are
+// refused: browsers do not use them and they would widen what a relay can
+// reach.
 type relayGenerator struct {
 	inner       *turn.RelayAddressGeneratorPortRange
+	plane       *dataPlane
+	channels    *channels
 	policy      *peerPolicy
 	drops       *drops
 	counters    *counters
@@ -32,17 +37,28 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 	if err != nil {
 		return nil, nil, err
 	}
-	gc := &guardedConn{PacketConn: conn, policy: g.policy, drops: g.drops, counters: g.counters}
-	gc.udp, _ = conn.(*net.UDPConn)
-	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil {
-		gc.port = ap.Port()
-		g.policy.relays.add(gc.port)
+	udp, ok := conn.(*net.UDPConn)
+	if !ok {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("turn: relay socket is a %T", conn)
 	}
+	sock, err := detach(udp)
+	if err != nil {
+		return nil, nil, err
+	}
+	gc := &guardedConn{sock: sock, port: uint16(sock.local.Port), policy: g.policy, drops: g.drops,
+		counters: g.counters, channels: g.channels, inbox: newInbox()}
+	g.policy.relays.add(gc.port)
+	g.channels.addRelay(gc)
 	if g.maxBitrate > 0 {
 		bytesPerSec := g.maxBitrate / 8
 		burst := max(bytesPerSec/4, 64<<10) // a quarter second, at least one big burst of packets
 		gc.out = newPolicer(bytesPerSec, burst)
 		gc.in = newPolicer(bytesPerSec, burst)
+	}
+	if err := g.plane.watch(sock, gc); err != nil {
+		_ = gc.closeConn()
+		return nil, nil, err
 	}
 	if g.maxLifetime > 0 {
 		gc.expiry = time.AfterFunc(g.maxLifetime, func() { _ = gc.closeConn() })
@@ -66,61 +82,126 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 //   - closes itself at the maximum allocation lifetime.
 //
 // What it drops it counts by reason, and reports as sent: an error would
-// make pion log every datagram.
+// make pion log every datagram. The data plane reads it (received): a
+// datagram from a peer bound to a channel goes straight to the client, any
+// other to pion, which reads it with ReadFrom.
 type guardedConn struct {
-	net.PacketConn
 	// Static after construction.
-	udp      *net.UDPConn // PacketConn, when it is one (always, but in tests)
-	port     uint16       // the relay's port, live while the socket is open
+	sock     *udpSocket
+	port     uint16 // the relay's port, live while the socket is open
 	policy   *peerPolicy
 	drops    *drops
 	counters *counters
+	channels *channels
+	inbox    *inbox
 	out, in  *policer    // nil: no cap
 	expiry   *time.Timer // nil: no cap
+
+	// Written by channels, under its mutex; read without a lock.
+	client atomic.Pointer[netip.AddrPort] // the allocation's client, when it came over UDP
+	bound  atomic.Pointer[[]boundChannel] // its channel bindings, copy-on-write
 
 	closeOnce sync.Once
 	closeErr  error // written once, inside closeOnce
 
-	// Owned by the reading goroutine (pion/turn has one per allocation).
+	// Owned by pion's reading goroutine (one per allocation).
 	peers addrCache
 }
 
+// WriteTo is pion's way to a peer: a Send indication, or ChannelData from
+// a TCP client.
 func (c *guardedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if ua, ok := addr.(*net.UDPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ua.IP)
-		if !c.policy.permitDatagram(netip.AddrPortFrom(ip, uint16(ua.Port))) {
-			c.drops.add(dropPeerPort)
-			return len(p), nil
-		}
+	peer, ok := addrPort(addr)
+	if !ok {
+		return 0, fmt.Errorf("turn: relay to %v: not a UDP address", addr)
+	}
+	if err := c.toPeer(p, peer); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// toPeer sends a datagram to a peer, if the policy and the cap allow it.
+func (c *guardedConn) toPeer(p []byte, peer netip.AddrPort) error {
+	if !c.policy.permitDatagram(peer) {
+		c.drops.add(dropPeerPort)
+		return nil
 	}
 	if c.out != nil && !c.out.allow(len(p)) {
 		c.drops.add(dropBitrateOut) // over the cap: dropped, as a policer does
-		return len(p), nil
+		return nil
 	}
-	n, err := c.PacketConn.WriteTo(p, addr)
-	c.counters.toPeer.Add(uint64(n))
-	return n, err
+	if err := c.sock.writeTo(p, peer); err != nil {
+		return err
+	}
+	c.counters.toPeer.Add(uint64(len(p)))
+	return nil
 }
 
-func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.readFrom(p)
-		if err != nil || c.in == nil || c.in.allow(n) {
-			c.counters.toCli.Add(uint64(n))
-			return n, addr, err
-		}
+// received is a datagram from a peer, in the data plane. On a bound
+// channel of a UDP client it becomes the ChannelData frame to send, padded
+// to 4 bytes as pion pads it.
+func (c *guardedConn) received(buf []byte, n int, from netip.AddrPort) ([]byte, netip.AddrPort) {
+	if c.in != nil && !c.in.allow(n) {
 		c.drops.add(dropBitrateIn)
+		return nil, netip.AddrPort{}
 	}
+	c.counters.toCli.Add(uint64(n))
+	if client := c.client.Load(); client != nil {
+		if number, ok := c.channelOf(from); ok {
+			binary.BigEndian.PutUint16(buf[0:2], number)
+			binary.BigEndian.PutUint16(buf[2:4], uint16(n))
+			end := headroom + n
+			padded := (end + 3) &^ 3
+			clear(buf[end:padded])
+			return buf[:padded], *client
+		}
+	}
+	if !c.inbox.put(buf[headroom:headroom+n], from) {
+		c.drops.add(dropBacklog)
+	}
+	return nil, netip.AddrPort{}
 }
 
-// readFrom reads a datagram, without allocating its source address when
-// the socket is a UDPConn.
-func (c *guardedConn) readFrom(p []byte) (int, net.Addr, error) {
-	if c.udp == nil {
-		return c.PacketConn.ReadFrom(p)
+// channelOf is the channel bound to peer, if any.
+func (c *guardedConn) channelOf(peer netip.AddrPort) (uint16, bool) {
+	if bound := c.bound.Load(); bound != nil {
+		for _, b := range *bound {
+			if b.peer == peer {
+				return b.number, true
+			}
+		}
 	}
-	return c.peers.read(c.udp, p)
+	return 0, false
 }
+
+// channel is the peer bound to a channel number, if any.
+func (c *guardedConn) channel(number uint16) (netip.AddrPort, bool) {
+	if bound := c.bound.Load(); bound != nil {
+		for _, b := range *bound {
+			if b.number == number {
+				return b.peer, true
+			}
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// ReadFrom is pion's read: the datagrams the data plane left to it.
+func (c *guardedConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.inbox.take(p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, c.peers.get(from), nil
+}
+
+func (c *guardedConn) LocalAddr() net.Addr { return c.sock.local }
+
+// The data plane never blocks, so there is nothing to time out.
+func (c *guardedConn) SetDeadline(time.Time) error      { return nil }
+func (c *guardedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *guardedConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *guardedConn) Close() error {
 	if c.expiry != nil {
@@ -134,10 +215,10 @@ func (c *guardedConn) Close() error {
 // has stored it.
 func (c *guardedConn) closeConn() error {
 	c.closeOnce.Do(func() {
-		if c.port != 0 {
-			c.policy.relays.remove(c.port)
-		}
-		c.closeErr = c.PacketConn.Close()
+		c.channels.removeRelay(c)
+		c.policy.relays.remove(c.port)
+		c.inbox.close()
+		c.closeErr = c.sock.close()
 	})
 	return c.closeErr
 }

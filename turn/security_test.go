@@ -20,7 +20,7 @@ import (
 // client library never would: the checks of TURN security scanners such as
 // Enable Security's stunner.
 type rawClient struct {
-	t      *testing.T
+	t      testing.TB
 	conn   net.PacketConn
 	server net.Addr
 	user   string
@@ -29,7 +29,7 @@ type rawClient struct {
 	nonce  stun.Nonce
 }
 
-func newRawClient(t *testing.T, s *Server, user, pass string) *rawClient {
+func newRawClient(t testing.TB, s *Server, user, pass string) *rawClient {
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {

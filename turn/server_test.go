@@ -24,7 +24,7 @@ const testSecret = "test-secret"
 
 // startTURN runs a server on 127.0.0.1 whose relays live on 127.0.0.2, so
 // that 127.0.0.1 is an ordinary forbidden loopback peer.
-func startTURN(t *testing.T, cfg Config) *Server {
+func startTURN(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -88,7 +88,7 @@ func newClient(t *testing.T, s *Server, network, username, password string) *tur
 }
 
 // credentials returns the TURN entry's username and password for peerID.
-func credentials(t *testing.T, s *Server, peerID string) (string, string) {
+func credentials(t testing.TB, s *Server, peerID string) (string, string) {
 	t.Helper()
 	for _, ice := range s.ICEServers(peerID, Page{Host: "127.0.0.1"}) {
 		if ice.Username != "" {

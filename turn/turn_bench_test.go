@@ -74,30 +74,44 @@ func BenchmarkPeerPolicy(b *testing.B) {
 	}
 }
 
-// BenchmarkGuardedWrite is the per-packet check every relayed datagram
-// passes on its way to a peer: the peer policy, without and with the
-// bitrate policer (a cap it never reaches, so every datagram passes), and
-// to another relay on the server's own address (a live relay port).
+// BenchmarkGuardedWrite is the way every relayed datagram takes to a peer:
+// the peer policy, without and with the bitrate policer (a cap it never
+// reaches, so every datagram passes), and to another relay on the server's
+// own address (a live relay port), then the system call that sends it to
+// a loopback socket that never reads (the kernel drops what overflows).
 func BenchmarkGuardedWrite(b *testing.B) {
-	self := netip.MustParseAddr("203.0.113.10")
+	self := netip.MustParseAddr("127.0.0.1")
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	sinkPort := uint16(sink.LocalAddr().(*net.UDPAddr).Port)
 	for _, tc := range []struct {
 		name string
 		out  *policer
-		to   *net.UDPAddr
+		to   netip.AddrPort
 	}{
-		{"uncapped", nil, &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}},
-		{"capped", newPolicer(maxPolicedRate, maxPolicedRate), &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}},
-		{"own-relay", nil, &net.UDPAddr{IP: self.AsSlice(), Port: 50000}},
+		{"uncapped", nil, netip.AddrPortFrom(self, sinkPort)},
+		{"capped", newPolicer(maxPolicedRate, maxPolicedRate), netip.AddrPortFrom(self, sinkPort)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			policy := newPeerPolicy(self, nil)
-			policy.relays.add(50000)
-			c := &guardedConn{PacketConn: discardConn{}, policy: policy, drops: &drops{log: slog.New(slog.DiscardHandler)}, counters: &counters{}, out: tc.out}
-			to := tc.to
+			policy.relays.add(sinkPort)
+			u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sock, err := detach(u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sock.close()
+			c := &guardedConn{sock: sock, policy: policy, drops: &drops{log: slog.New(slog.DiscardHandler)}, counters: &counters{}, out: tc.out}
 			p := make([]byte, 1200)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.WriteTo(p, to); err != nil {
+				if err := c.toPeer(p, tc.to); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -105,46 +119,41 @@ func BenchmarkGuardedWrite(b *testing.B) {
 	}
 }
 
-// discardConn is a PacketConn whose writes go nowhere.
-type discardConn struct{ net.PacketConn }
-
-func (discardConn) WriteTo(p []byte, _ net.Addr) (int, error) { return len(p), nil }
-
-// BenchmarkRead is the read side of every relayed datagram, through a real
-// loopback socket: a TURN listener reading a client's ChannelData and a
-// relay reading a peer's datagram. Each iteration also sends the datagram,
-// so ns/op is two system calls; allocs/op is what the read costs the heap.
-func BenchmarkRead(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		wrap func(*net.UDPConn) net.PacketConn
-	}{
-		{"plain", func(c *net.UDPConn) net.PacketConn { return c }},
-		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil, &bindingLog{}) }},
-		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer recv.Close()
-			send, err := net.DialUDP("udp4", nil, recv.LocalAddr().(*net.UDPAddr))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer send.Close()
-			conn := tc.wrap(recv)
-			p, buf := make([]byte, 1200), make([]byte, 1600)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := send.Write(p); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := conn.ReadFrom(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+// BenchmarkRelayPath is one round trip through a running server's data
+// plane: a client's ChannelData to its bound peer and the peer's answer
+// back as ChannelData, four datagrams on loopback in all. It runs the
+// whole process's path (the poll loop, the channel mirror, the policers
+// and counters), so allocs/op is what relaying costs the heap. The cap is
+// one the loop never reaches: the default 20 Mbit/s would drop datagrams,
+// and a lost one ends the run.
+func BenchmarkRelayPath(b *testing.B) {
+	s := startTURN(b, Config{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}, MaxBitrate: 10_000_000_000})
+	c := newChannelClient(b, s, "bench")
+	c.bind(0x4001)
+	client := c.conn.(*net.UDPConn)
+	server := c.server.(*net.UDPAddr).AddrPort()
+	out := channelData(0x4001, string(make([]byte, 1200)))
+	answer := make([]byte, 1200)
+	buf := make([]byte, 2048)
+	// One deadline for the whole run: a lost datagram fails it, and one
+	// per read would add a timer to every iteration.
+	deadline := time.Now().Add(5 * time.Minute)
+	_ = client.SetReadDeadline(deadline)
+	_ = c.peer.SetReadDeadline(deadline)
+	b.SetBytes(2 * 1200)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.WriteToUDPAddrPort(out, server); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.peer.ReadFromUDPAddrPort(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.peer.WriteToUDPAddrPort(answer, c.relay); err != nil {
+			b.Fatal(err)
+		}
+		if n, _, err := client.ReadFromUDPAddrPort(buf); err != nil || n != 4+1200 {
+			b.Fatalf("client read %d bytes: %v", n, err)
+		}
 	}
 }

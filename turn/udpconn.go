@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -43,15 +44,6 @@ func (c *addrCache) get(ap netip.AddrPort) *net.UDPAddr {
 	return a
 }
 
-// read reads a datagram from conn and gives its source from the cache.
-func (c *addrCache) read(conn *net.UDPConn, p []byte) (int, net.Addr, error) {
-	n, ap, err := conn.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
-	}
-	return n, c.get(ap), nil
-}
-
 // udpAddr converts ap to a *net.UDPAddr with a 16-byte IP.
 func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 	ip := ap.Addr().As16()
@@ -59,45 +51,80 @@ func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 }
 
 // listenerConn is a TURN listening socket as pion/turn reads it: one
-// goroutine calls ReadFrom in a loop, and many write. ChannelBind requests
+// goroutine calls ReadFrom in a loop, and many write. The data plane reads
+// the socket (received): ChannelData on a channel the mirror knows goes
+// straight out of its relay, anything else to pion. ChannelBind requests
 // that the bindGuard refuses are answered here and never reach pion;
 // Binding requests are noted in bindings and passed on.
 type listenerConn struct {
-	*net.UDPConn
 	// Static after construction.
-	laddr    *net.UDPAddr
+	sock     *udpSocket
 	guard    *bindGuard
 	bindings *bindingLog
-	// Owned by the reading goroutine.
+	channels *channels
+	drops    *drops
+	inbox    *inbox
+	// Owned by pion's reading goroutine.
 	addrs addrCache
 }
 
-func newListenerConn(c *net.UDPConn, guard *bindGuard, bindings *bindingLog) *listenerConn {
-	l := &listenerConn{UDPConn: c, laddr: c.LocalAddr().(*net.UDPAddr), guard: guard, bindings: bindings}
-	if ap := l.laddr.AddrPort(); ap.IsValid() {
-		l.laddr = udpAddr(ap)
-	}
-	return l
+func newListenerConn(sock *udpSocket, guard *bindGuard, bindings *bindingLog, chans *channels, dropped *drops) *listenerConn {
+	return &listenerConn{sock: sock, guard: guard, bindings: bindings, channels: chans, drops: dropped, inbox: newInbox()}
 }
 
-// LocalAddr is the socket's address, with a 16-byte IP (see addrCache).
-// pion/turn asks for it on every datagram.
-func (l *listenerConn) LocalAddr() net.Addr { return l.laddr }
+// received is a datagram from a client, in the data plane.
+func (l *listenerConn) received(buf []byte, n int, from netip.AddrPort) ([]byte, netip.AddrPort) {
+	b := buf[headroom : headroom+n]
+	if !l.channels.fromClient(b, from) && !l.inbox.put(b, from) {
+		l.drops.add(dropBacklog)
+	}
+	return nil, netip.AddrPort{}
+}
 
-// ReadFrom reads a datagram without allocating its source address.
+// ReadFrom is pion's read: the datagrams the data plane left to it, with
+// their sources from the cache.
 func (l *listenerConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := l.addrs.read(l.UDPConn, p)
-		if err == nil && isBindingRequest(p[:n]) {
-			l.bindings.add(uint16(addr.(*net.UDPAddr).Port), time.Now())
+		n, from, err := l.inbox.take(p)
+		if err != nil {
+			return 0, nil, err
 		}
-		if err != nil || !isChannelBindRequest(p[:n]) {
-			return n, addr, err
+		addr := l.addrs.get(from)
+		if isBindingRequest(p[:n]) {
+			l.bindings.add(from.Port(), time.Now())
+		}
+		if !isChannelBindRequest(p[:n]) {
+			return n, addr, nil
 		}
 		reply := l.guard.refusal(p[:n], addr)
 		if reply == nil {
 			return n, addr, nil
 		}
-		_, _ = l.UDPConn.WriteTo(reply, addr)
+		_, _ = l.WriteTo(reply, addr)
 	}
 }
+
+func (l *listenerConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	to, ok := addrPort(addr)
+	if !ok {
+		return 0, fmt.Errorf("turn: send to %v: not a UDP address", addr)
+	}
+	if err := l.sock.writeTo(p, to); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// LocalAddr is the socket's address, with a 16-byte IP (see addrCache).
+// pion/turn asks for it on every datagram.
+func (l *listenerConn) LocalAddr() net.Addr { return l.sock.local }
+
+func (l *listenerConn) Close() error {
+	l.inbox.close()
+	return l.sock.close()
+}
+
+// The data plane never blocks, so there is nothing to time out.
+func (l *listenerConn) SetDeadline(time.Time) error      { return nil }
+func (l *listenerConn) SetReadDeadline(time.Time) error  { return nil }
+func (l *listenerConn) SetWriteDeadline(time.Time) error { return nil }

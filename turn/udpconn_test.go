@@ -1,6 +1,8 @@
 package turn
 
 import (
+	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -49,9 +51,10 @@ func TestAddrCacheBounded(t *testing.T) {
 	}
 }
 
-// TestListenerConnReads reads from real sockets on loopback through a
-// listenerConn and a guardedConn: each datagram arrives whole, with its
-// source, and a source seen before is the same *net.UDPAddr.
+// TestListenerConnReads reads from real sockets on loopback through the
+// data plane into a listenerConn and a guardedConn, as pion reads them:
+// each datagram arrives whole, with its source, and a source seen before
+// is the same *net.UDPAddr.
 func TestListenerConnReads(t *testing.T) {
 	open := func() *net.UDPConn {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -61,25 +64,47 @@ func TestListenerConnReads(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
+	dropped := &drops{log: slog.New(slog.DiscardHandler)}
 	for _, tc := range []struct {
 		name string
-		wrap func(*net.UDPConn) net.PacketConn
+		wrap func(*udpSocket) interface {
+			net.PacketConn
+			datagramHandler
+		}
 	}{
-		{"listener", func(c *net.UDPConn) net.PacketConn { return newListenerConn(c, nil, &bindingLog{}) }},
-		{"relay", func(c *net.UDPConn) net.PacketConn { return &guardedConn{PacketConn: c, udp: c, counters: &counters{}} }},
+		{"listener", func(s *udpSocket) interface {
+			net.PacketConn
+			datagramHandler
+		} {
+			return newListenerConn(s, nil, &bindingLog{}, newChannels(), dropped)
+		}},
+		{"relay", func(s *udpSocket) interface {
+			net.PacketConn
+			datagramHandler
+		} {
+			return &guardedConn{sock: s, counters: &counters{}, drops: dropped, inbox: newInbox(),
+				channels: newChannels(), policy: newPeerPolicy(netip.MustParseAddr("127.0.0.1"), nil)}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := open()
-			conn := tc.wrap(u)
-			if la := conn.LocalAddr().(*net.UDPAddr); la.AddrPort().Port() != u.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
-				t.Errorf("LocalAddr %s, socket on %s", la, u.LocalAddr())
+			port := u.LocalAddr().(*net.UDPAddr).Port
+			sock, err := detach(u)
+			if err != nil {
+				t.Fatal(err)
 			}
+			conn := tc.wrap(sock)
+			startPlane(t, sock, conn)
+			if la := conn.LocalAddr().(*net.UDPAddr); la.Port != port || len(la.IP) != net.IPv6len {
+				t.Errorf("LocalAddr %s, socket on port %d", la, port)
+			}
+			to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
 			senders := []*net.UDPConn{open(), open()}
 			var seen [2]net.Addr
 			buf := make([]byte, 1600)
 			for i, msg := range []string{"a", "bb", "ccc", "dddd"} {
 				from := senders[i%2]
-				if _, err := from.WriteTo([]byte(msg), u.LocalAddr()); err != nil {
+				if _, err := from.WriteTo([]byte(msg), to); err != nil {
 					t.Fatal(err)
 				}
 				n, addr, err := conn.ReadFrom(buf)
@@ -94,6 +119,30 @@ func TestListenerConnReads(t *testing.T) {
 				}
 				seen[i%2] = addr
 			}
+			if err := conn.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := conn.ReadFrom(buf); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("ReadFrom after Close: %v, want net.ErrClosed", err)
+			}
 		})
 	}
+}
+
+// startPlane starts a data plane with sock as its listener socket, reading
+// into h; the test's end stops it.
+func startPlane(t testing.TB, sock *udpSocket, h datagramHandler) *dataPlane {
+	t.Helper()
+	plane, err := newDataPlane([]*udpSocket{sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plane.watch(sock, h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sock.close()
+		plane.close()
+	})
+	return plane
 }

@@ -41,7 +41,7 @@ var (
 	relayedDesc     = prometheus.NewDesc("tandem_turn_relayed_bytes_total", "Bytes relayed, by direction: to_peer or to_client.", []string{"direction"}, nil)
 	authFailDesc    = prometheus.NewDesc("tandem_turn_auth_failures_total", "TURN requests whose credentials were refused.", nil, nil)
 	peerRefusedDesc = prometheus.NewDesc("tandem_turn_peer_refusals_total", "Relaying refused: forbidden_address (a permission or channel binding), own_address_port (a datagram to the server's own address, not to a live relay).", []string{"reason"}, nil)
-	droppedDesc     = prometheus.NewDesc("tandem_turn_dropped_datagrams_total", "Datagrams the relay dropped over an allocation's bitrate cap, by direction: bitrate_out, bitrate_in.", []string{"reason"}, nil)
+	droppedDesc     = prometheus.NewDesc("tandem_turn_dropped_datagrams_total", "Datagrams the relay dropped: over an allocation's bitrate cap (bitrate_out, bitrate_in), or while pion had a backlog of requests and indications on one socket (backlog).", []string{"reason"}, nil)
 	scrapeErrorDesc = prometheus.NewDesc("tandem_room_store_up", "1 if the room store answered the scrape's count, else 0.", nil, nil)
 
 	// From the pages' call reports (docs/protocol.md, Call reports).
@@ -123,6 +123,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(peerRefusedDesc, float64(tc.Dropped["peer-port"]), "own_address_port")
 	counter(droppedDesc, float64(tc.Dropped["bitrate-out"]), "bitrate_out")
 	counter(droppedDesc, float64(tc.Dropped["bitrate-in"]), "bitrate_in")
+	counter(droppedDesc, float64(tc.Dropped["backlog"]), "backlog")
 }
 
 // underscores turns a wire code (too-many-joins) into a label value in
