@@ -35,6 +35,11 @@ func newChannels() *channels {
 	return c
 }
 
+// pionInboundMTU is the size of pion's read buffer on the TURN port: it
+// drops a datagram that fills it as possibly truncated, and so does the
+// mirror, by leaving it to pion.
+const pionInboundMTU = 1600
+
 // boundChannel is one channel binding of an allocation.
 type boundChannel struct {
 	number uint16
@@ -139,7 +144,7 @@ func (c *channels) relayAt(relay net.Addr) *guardedConn {
 // malformed frames (a number out of range, a length past the datagram) to
 // pion, which refuses them.
 func (c *channels) fromClient(b []byte, src netip.AddrPort) bool {
-	if len(b) < 4 || b[0]&0xC0 != 0x40 {
+	if len(b) < 4 || len(b) >= pionInboundMTU || b[0]&0xC0 != 0x40 {
 		return false
 	}
 	length := int(binary.BigEndian.Uint16(b[2:4]))

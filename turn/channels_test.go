@@ -162,6 +162,7 @@ func TestDataPlaneRefusesWhatPionRefuses(t *testing.T) {
 		{"length past the datagram", c, channelData(0x4001, "xy")[:5]},
 		{"header only, length 8", c, []byte{0x40, 0x01, 0, 8}},
 		{"three bytes", c, []byte{0x40, 0x01, 0}},
+		{"1,600 bytes, which pion drops as truncated", c, channelData(0x4001, string(make([]byte, 1596)))},
 		{"another client's channel", stranger, channelData(0x4001, "x")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
