@@ -102,14 +102,14 @@ func (c *channels) allocated(client, relay net.Addr) {
 
 // bound is pion's OnChannelCreated. A refresh of a binding fires nothing:
 // the mirror holds a binding for as long as pion does.
-func (c *channels) bound(relay, peer net.Addr, number uint16) {
+func (c *channels) bound(client, relay, peer net.Addr, number uint16) {
 	p, ok := addrPort(peer)
 	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.relayAt(relay)
+	r := c.relayOf(client, relay)
 	if r == nil {
 		return
 	}
@@ -118,10 +118,10 @@ func (c *channels) bound(relay, peer net.Addr, number uint16) {
 }
 
 // unbound is pion's OnChannelDeleted.
-func (c *channels) unbound(relay net.Addr, number uint16) {
+func (c *channels) unbound(client, relay net.Addr, number uint16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.relayAt(relay)
+	r := c.relayOf(client, relay)
 	if r == nil {
 		return
 	}
@@ -136,6 +136,23 @@ func (c *channels) relayAt(relay net.Addr) *guardedConn {
 		return nil
 	}
 	return c.relays[ap.Port()]
+}
+
+// relayOf is the live relay at a relay address pion gives, if it is that
+// UDP client's. A relay closed at its maximum lifetime frees its port
+// before pion deletes the allocation, and a new allocation may take the
+// port meanwhile: the old one's events must not touch it. Called with mu
+// held.
+func (c *channels) relayOf(client, relay net.Addr) *guardedConn {
+	src, ok := addrPort(client)
+	r := c.relayAt(relay)
+	if !ok || r == nil {
+		return nil
+	}
+	if owner := r.client.Load(); owner == nil || *owner != src {
+		return nil
+	}
+	return r
 }
 
 // fromClient relays a datagram a UDP client sent to the TURN port when it

@@ -274,3 +274,49 @@ func relayCount(s *Server) int {
 	defer s.channels.mu.Unlock()
 	return len(s.channels.relays)
 }
+
+// TestChannelEventsOfAnotherClient: pion's events name the client; those
+// of an allocation whose relay port another client's relay now has (the
+// first closed at its maximum lifetime, and pion not yet told) leave the
+// new relay's bindings alone.
+func TestChannelEventsOfAnotherClient(t *testing.T) {
+	c := newChannels()
+	r := &guardedConn{port: 50000}
+	c.addRelay(r)
+	relay := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 10), Port: 50000}
+	owner := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40000}
+	stale := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 8), Port: 40000}
+	peerA := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5000}
+	c.allocated(owner, relay)
+	c.bound(owner, relay, peerA, 0x4000)
+	for _, tc := range []struct {
+		name  string
+		event func()
+	}{
+		{"a binding", func() { c.bound(stale, relay, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 5000}, 0x4001) }},
+		{"a binding on the same number", func() { c.bound(stale, relay, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 5000}, 0x4000) }},
+		{"an unbinding", func() { c.unbound(stale, relay, 0x4000) }},
+		{"from a TCP client", func() { c.unbound(&net.TCPAddr{IP: owner.IP, Port: owner.Port}, relay, 0x4000) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.event()
+			bound := *r.bound.Load()
+			if len(bound) != 1 || bound[0].number != 0x4000 || bound[0].peer != netip.MustParseAddrPort("192.0.2.1:5000") {
+				t.Fatalf("bindings %v, want only 0x4000 to %s", bound, peerA)
+			}
+		})
+	}
+}
+
+// TestDataPlaneLeavesLargeDatagramsToPion: a peer's datagram of pion's
+// read size or more is framed by pion, truncated as before.
+func TestDataPlaneLeavesLargeDatagramsToPion(t *testing.T) {
+	s := startTURN(t, Config{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	c := newChannelClient(t, s, "alice")
+	c.bind(0x4001)
+	c.fromPeer(make([]byte, 1700))
+	got := read(c.conn, 2*time.Second)
+	if len(got) != 4+pionRelayMTU || binary.BigEndian.Uint16(got[2:4]) != pionRelayMTU {
+		t.Fatalf("client read %d bytes, want pion's %d-byte frame", len(got), 4+pionRelayMTU)
+	}
+}

@@ -138,6 +138,11 @@ func (c *guardedConn) toPeer(p []byte, peer netip.AddrPort) error {
 	return nil
 }
 
+// pionRelayMTU is the size of pion's read buffer on a relay socket: it
+// relays what fills it truncated, and so a datagram that large goes to
+// pion.
+const pionRelayMTU = 1600
+
 // received is a datagram from a peer, in the data plane. On a bound
 // channel of a UDP client it becomes the ChannelData frame to send, padded
 // to 4 bytes as pion pads it.
@@ -147,7 +152,7 @@ func (c *guardedConn) received(buf []byte, n int, from netip.AddrPort) ([]byte, 
 		return nil, netip.AddrPort{}
 	}
 	c.counters.toCli.Add(uint64(n))
-	if client := c.client.Load(); client != nil {
+	if client := c.client.Load(); client != nil && n < pionRelayMTU {
 		if number, ok := c.channelOf(from); ok {
 			binary.BigEndian.PutUint16(buf[0:2], number)
 			binary.BigEndian.PutUint16(buf[2:4], uint16(n))

@@ -289,10 +289,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	closeListeners = func() {
-		plane.close()
 		for _, s := range socks {
 			_ = s.close()
 		}
+		plane.close() // elsewhere than Linux, it waits for the readers of the sockets
 		_ = tcp.Close()
 		_ = echo.close()
 	}
@@ -375,11 +375,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 				counted.allocated(src, server)
 				chans.allocated(src, relay)
 			},
-			OnChannelCreated: func(_, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
-				chans.bound(relay, peer, number)
+			OnChannelCreated: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, number uint16) {
+				chans.bound(src, relay, peer, number)
 			},
-			OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, _ net.Addr, number uint16) {
-				chans.unbound(relay, number)
+			OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, relay, _ net.Addr, number uint16) {
+				chans.unbound(src, relay, number)
 			},
 			OnAllocationDeleted: func(src, server net.Addr, _, userID, _ string) {
 				q.deleted(src, userID)
