@@ -57,8 +57,13 @@ func newInbox() *inbox {
 	return &inbox{ch: make(chan datagram, inboxSize), done: make(chan struct{})}
 }
 
-// put queues a copy of b, and reports false when the inbox is full.
+// put queues a copy of b, and reports false when the inbox is full. The
+// data plane is its only writer, so a full inbox stays full until put
+// returns, and a flood costs no copies.
 func (q *inbox) put(b []byte, from netip.AddrPort) bool {
+	if len(q.ch) == cap(q.ch) {
+		return false
+	}
 	select {
 	case q.ch <- datagram{b: append([]byte(nil), b...), from: from}:
 		return true
@@ -79,31 +84,3 @@ func (q *inbox) take(p []byte) (int, netip.AddrPort, error) {
 }
 
 func (q *inbox) close() { q.closeOnce.Do(func() { close(q.done) }) }
-
-// mapped is ap as a socket of family v6 takes it: IPv4 as IPv4-mapped IPv6.
-func mapped(ap netip.AddrPort, v6 bool) netip.AddrPort {
-	if v6 && ap.Addr().Is4() {
-		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())
-	}
-	return ap
-}
-
-// detachAll takes the TURN port's sockets over for the data plane; on an
-// error it closes them all.
-func detachAll(conns []*net.UDPConn) ([]*udpSocket, error) {
-	socks := make([]*udpSocket, 0, len(conns))
-	for i, c := range conns {
-		s, err := detach(c)
-		if err != nil {
-			for _, s := range socks {
-				_ = s.close()
-			}
-			for _, c := range conns[i+1:] {
-				_ = c.Close()
-			}
-			return nil, err
-		}
-		socks = append(socks, s)
-	}
-	return socks, nil
-}

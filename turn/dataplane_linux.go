@@ -79,7 +79,8 @@ type pollLoop struct {
 
 	mu      sync.RWMutex // guards sockets and stopped
 	sockets map[int32]watched
-	stopped bool // epfd is closed, and its number may be another file's
+	stopped bool        // epfd is closed, and its number may be another file's
+	halt    atomic.Bool // set by stop: a round in progress ends there
 
 	// Owned by the loop's goroutine.
 	bufs   [][]byte
@@ -163,6 +164,7 @@ func (l *pollLoop) stop() {
 	if stopped {
 		return
 	}
+	l.halt.Store(true)
 	_ = l.epoll.Close() // the loop may be in a round, which takes mu: not held here
 	<-l.done
 }
@@ -177,7 +179,7 @@ func (l *pollLoop) run() {
 	ready := make([]watched, 0, maxEvents)
 	// Read returns when stop closes the file.
 	_ = raw.Read(func(uintptr) bool {
-		for l.round(events, ready) {
+		for !l.halt.Load() && l.round(events, ready) {
 		}
 		return false // all drained: wait in the poller
 	})
@@ -185,8 +187,8 @@ func (l *pollLoop) run() {
 
 // round handles the sockets that are ready now, and reports whether some
 // may still hold datagrams: more sockets were ready than events holds, or
-// a read filled its batch. Otherwise every socket was drained, and the
-// next datagram wakes the poller.
+// a read filled its batch or failed. Otherwise every socket was drained,
+// and the next datagram wakes the poller.
 func (l *pollLoop) round(events []unix.EpollEvent, ready []watched) bool {
 	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&events[0])),
 		uintptr(len(events)), 0, 0, 0)
@@ -206,7 +208,7 @@ func (l *pollLoop) round(events []unix.EpollEvent, ready []watched) bool {
 	l.mu.RUnlock()
 	more := int(n) == len(events)
 	for _, w := range ready {
-		if l.read(w) == readBatch {
+		if l.read(w) {
 			more = true
 		}
 	}
@@ -215,8 +217,8 @@ func (l *pollLoop) round(events []unix.EpollEvent, ready []watched) bool {
 }
 
 // read reads what w's socket holds, up to a batch, and hands it on. It
-// returns how many datagrams it read.
-func (l *pollLoop) read(w watched) int {
+// reports whether the socket may hold more.
+func (l *pollLoop) read(w watched) bool {
 	if l.used+readBatch > len(l.bufs) {
 		l.flush()
 	}
@@ -231,7 +233,7 @@ func (l *pollLoop) read(w watched) int {
 		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.hdrs[i].Len = 0
 	}
-	n := w.sock.recvmmsg(b.hdrs)
+	n, more := w.sock.recvmmsg(b.hdrs)
 	for i := range n {
 		buf := l.bufs[l.used+i]
 		from, ok := sockaddrAddrPort(&b.names[i])
@@ -244,7 +246,7 @@ func (l *pollLoop) read(w watched) int {
 		}
 	}
 	l.used += n
-	return n
+	return more
 }
 
 // queue adds a frame for a client to the next sendmmsg.

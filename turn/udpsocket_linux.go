@@ -28,6 +28,7 @@ type udpSocket struct {
 // detach takes c's socket from Go's poller: it keeps a duplicate of the
 // descriptor and closes c, which removes c's from the poller.
 func detach(c *net.UDPConn) (*udpSocket, error) {
+	defer c.Close()
 	local := c.LocalAddr().(*net.UDPAddr)
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -42,7 +43,6 @@ func detach(c *net.UDPConn) (*udpSocket, error) {
 	if sockErr != nil {
 		return nil, fmt.Errorf("turn: detach socket: %w", sockErr)
 	}
-	_ = c.Close()
 	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("turn: detach socket: %w", err)
@@ -78,19 +78,22 @@ func (s *udpSocket) writeTo(b []byte, to netip.AddrPort) error {
 	return nil
 }
 
-// recvmmsg reads up to len(hdrs) datagrams without waiting.
-func (s *udpSocket) recvmmsg(hdrs []unix.Mmsghdr) int {
+// recvmmsg reads up to len(hdrs) datagrams without waiting. It reports
+// whether the socket may hold more: it filled hdrs, or it failed other
+// than for want of datagrams (a pending ICMP error, an interrupt), and
+// must be read again.
+func (s *udpSocket) recvmmsg(hdrs []unix.Mmsghdr) (n int, more bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.fd < 0 {
-		return 0
+		return 0, false
 	}
-	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&hdrs[0])),
+	r, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&hdrs[0])),
 		uintptr(len(hdrs)), unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
-		return 0
+		return 0, errno != unix.EAGAIN
 	}
-	return int(n)
+	return int(r), int(r) == len(hdrs)
 }
 
 // sendmmsg sends the datagrams of hdrs; what the send buffer cannot take
@@ -101,13 +104,14 @@ func (s *udpSocket) sendmmsg(hdrs []unix.Mmsghdr) {
 	for len(hdrs) > 0 && s.fd >= 0 {
 		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&hdrs[0])),
 			uintptr(len(hdrs)), unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case errno == unix.EINTR:
+		switch errno {
+		case 0:
+		case unix.EINTR:
 			continue
-		case errno != 0:
-			// The first datagram failed (a full buffer, an unreachable
-			// client): drop it and go on with the rest.
-			n = 1
+		case unix.EAGAIN, unix.ENOBUFS:
+			return // the send buffer is full: the rest is dropped, as a full queue drops
+		default:
+			n = 1 // the first datagram's destination failed: drop it, send the rest
 		}
 		hdrs = hdrs[n:]
 	}
