@@ -180,13 +180,23 @@ func TestDataPlaneRefusesWhatPionRefuses(t *testing.T) {
 
 // TestDataPlaneKeepsPionsLifetimes: a channel binding lives as long as pion
 // keeps it. Refreshed, it outlives its lifetime; left alone, it expires,
-// and then neither way relays, as with pion alone.
+// and then neither way relays, as with pion alone. A permission without a
+// channel (Send and Data indications, pion's path) expires alike.
 func TestDataPlaneKeepsPionsLifetimes(t *testing.T) {
 	const lifetime = 600 * time.Millisecond
 	s := startTURN(t, Config{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}, channelLifetime: lifetime})
 	refreshed, idle := newChannelClient(t, s, "refreshed"), newChannelClient(t, s, "idle")
 	refreshed.bind(0x4001)
 	idle.bind(0x4001)
+	permitted := newChannelClient(t, s, "permitted")
+	pa := permitted.peer.LocalAddr().(*net.UDPAddr)
+	if code := errorCode(permitted.do(stun.MethodCreatePermission, peer(pa.IP.String(), pa.Port))); code != 0 {
+		t.Fatalf("create permission: error %d", code)
+	}
+	permitted.fromPeer([]byte("early"))
+	if got := read(permitted.conn, 2*time.Second); got == nil {
+		t.Fatal("no Data indication while the permission lives")
+	}
 	for range 3 {
 		time.Sleep(lifetime / 2)
 		refreshed.bind(0x4001)
@@ -206,6 +216,10 @@ func TestDataPlaneKeepsPionsLifetimes(t *testing.T) {
 		if !tc.live && (got != nil || back != nil) {
 			t.Errorf("%s: expired binding still relays: peer read %q, client % x", tc.c.user, got, back)
 		}
+	}
+	permitted.fromPeer([]byte("late"))
+	if got := read(permitted.conn, 300*time.Millisecond); got != nil {
+		t.Errorf("expired permission: client read % x", got)
 	}
 }
 
