@@ -111,10 +111,12 @@ func TestFileTransfer(t *testing.T) {
 			}
 
 			// A chat message during the transfer, with bytes flowing,
-			// timed by the pages themselves (one machine, one clock).
+			// timed by the pages themselves (one machine, one clock), and
+			// with the file's bytes that had arrived when it did.
 			_, err = harness.Eval[bool](receiver, `(new MutationObserver((_, o) => {
 				if ([...document.querySelectorAll("#messages li.theirs p")].some((p) => p.textContent === "during the transfer")) {
 					window.__chatSeenAt = Date.now();
+					window.__receivedAtChat = `+receivedJS+`;
 					o.disconnect();
 				}
 			}).observe(document.getElementById("messages"), { childList: true, subtree: true }), true)`)
@@ -125,11 +127,14 @@ func TestFileTransfer(t *testing.T) {
 			seenAt, err := harness.Poll(receiver, `window.__chatSeenAt || 0`, func(n int64) bool { return n > 0 })
 			must(t, err)
 			chatDelay := time.Duration(seenAt-sentAt) * time.Millisecond
-			moved, err := harness.Eval[int64](receiver, receivedJS)
+			moved, err := harness.Eval[int64](receiver, `window.__receivedAtChat`)
 			must(t, err)
 			t.Logf("a chat message sent during the transfer arrived in %v (%d of %d bytes had arrived)", chatDelay, moved, transferSize)
-			if chatDelay > time.Second {
-				t.Errorf("the chat message took %v during the transfer, want under a second", chatDelay)
+			// The chat must not wait behind the file: it arrives with a
+			// small part of it, however busy the machine. Its delay is
+			// logged, not asserted: it depends on how busy that is.
+			if moved > transferSize/4 {
+				t.Errorf("the chat message arrived after %d of %d bytes: it waited behind the file", moved, transferSize)
 			}
 
 			if _, err := harness.Poll(receiver, transferStateJS, func(s string) bool { return s == "done" || s == "failed" }); err != nil {
