@@ -334,3 +334,20 @@ func TestDataPlaneLeavesLargeDatagramsToPion(t *testing.T) {
 		t.Fatalf("client read %d bytes, want pion's %d-byte frame", len(got), 4+pionRelayMTU)
 	}
 }
+
+// TestDataPlaneDualStackListener: on the default address (all interfaces)
+// the TURN port is one IPv6 socket that IPv4 clients reach as
+// IPv4-mapped addresses; the data plane answers them in that form.
+func TestDataPlaneDualStackListener(t *testing.T) {
+	s := startTURN(t, Config{Addr: ":0", AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}})
+	c := newChannelClient(t, s, "alice")
+	c.bind(0x4001)
+	c.send(channelData(0x4001, "over v4"))
+	if got := read(c.peer, 2*time.Second); string(got) != "over v4" {
+		t.Fatalf("peer read %q", got)
+	}
+	c.fromPeer([]byte("back"))
+	if got, want := read(c.conn, 2*time.Second), paddedChannelData(0x4001, "back"); !bytes.Equal(got, want) {
+		t.Fatalf("client read % x, want % x", got, want)
+	}
+}
