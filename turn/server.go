@@ -82,10 +82,10 @@ type Config struct {
 	TLS *tls.Config
 	// UDPListeners is how many UDP sockets share the TURN port (with
 	// SO_REUSEPORT, where the system has it; the kernel spreads clients
-	// over them by address), each with a data plane loop of its own.
-	// One loop relayed 100,000 datagrams a second with two thirds of a
-	// core, and at light load two loops took twice the CPU of one
-	// (docs/performance.md). Default: a loop per 4 cores, at least one.
+	// over them by address), each with a data plane loop of its own. A
+	// loop takes one core at most, and every loop more costs wake-ups at
+	// light load (docs/performance.md). Default: a loop per 4 cores, at
+	// least one.
 	UDPListeners int
 
 	// channelLifetime, when set, is the lifetime of channel bindings and
