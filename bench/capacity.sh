@@ -21,22 +21,10 @@ STEP_DURATION=${STEP_DURATION:-8s}
 OUT=${OUT:-$(mktemp -d -t tandem-capacity-XXXXXX)}
 mkdir -p "$OUT"
 
-if ! command -v turnserver >/dev/null 2>&1; then
-  echo "capacity: installing coturn" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
-fi
+need_coturn
 BIN="$OUT/tandem"
 go build -o "$BIN" ./cmd/tandem
 
-COTURN_PID=""
-stop_coturn() {
-  if [ -n "$COTURN_PID" ] && kill -0 "$COTURN_PID" 2>/dev/null; then
-    kill "$COTURN_PID"
-    wait "$COTURN_PID" 2>/dev/null || true
-  fi
-  COTURN_PID=""
-}
 trap stop_coturn EXIT
 SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 ARGS=(-steps "$STEPS" -step-duration "$STEP_DURATION" -timeout 15m)
@@ -44,12 +32,8 @@ ARGS=(-steps "$STEPS" -step-duration "$STEP_DURATION" -timeout 15m)
 for i in $(seq "$ROUNDS"); do
   timeout 1000 "$BIN" bench capacity "${ARGS[@]}" >"$OUT/tandem-$i.txt" 2>"$OUT/tandem-$i.log"
   port=$(free_port)
-  turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$port" \
-    --use-auth-secret --static-auth-secret="$SECRET" --realm=tandem --no-tls \
-    --no-dtls --no-cli --allow-loopback-peers --no-tcp-relay \
-    --min-port=49152 --max-port=65535 --log-file=stdout --no-stdout-log >"$OUT/coturn-$i.coturn.log" 2>&1 &
-  COTURN_PID=$!
-  for _ in $(seq 50); do ss -Hlnt "sport = :$port" | grep -q . && break; sleep 0.1; done
+  start_coturn "$OUT/coturn-$i.coturn.log" "$port" --no-tls
+  wait_listen tcp "$port"
   timeout 1000 "$BIN" bench capacity "${ARGS[@]}" -server "127.0.0.1:$port" -secret "$SECRET" -pid "$COTURN_PID" \
     >"$OUT/coturn-$i.txt" 2>"$OUT/coturn-$i.log"
   stop_coturn

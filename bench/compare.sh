@@ -99,12 +99,8 @@ if uses uclient; then
   MESSAGES=$(awk -v r="$RATE" -v d="$DURATION_S" 'BEGIN {printf "%d", r * (d + 5)}')
 fi
 
-if ! command -v turnserver >/dev/null 2>&1; then
-  echo "compare: installing coturn" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
-fi
 
+need_coturn
 BIN="$OUT/tandem"
 go build -o "$BIN" ./cmd/tandem
 
@@ -112,13 +108,6 @@ go build -o "$BIN" ./cmd/tandem
 # an error or Ctrl-C). Clients run in the background and are waited for,
 # so that a signal reaches the script at once.
 COTURN_PID="" TANDEM_PID="" PEER_PID="" SAMPLER_PID="" CLIENT_PID=""
-stop() { # $1 = PID or empty
-  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-  fi
-}
-stop_coturn() { stop "$COTURN_PID"; COTURN_PID=""; }
 stop_tandem() { stop "$TANDEM_PID"; TANDEM_PID=""; }
 cleanup() {
   stop "$CLIENT_PID"
@@ -141,18 +130,6 @@ client() {
   return "$rc"
 }
 
-# wait_listen tcp|udp PORT: waits up to 10 s for something to listen there.
-wait_listen() {
-  local flag=-Hlnt
-  [ "$1" = udp ] && flag=-Hlnu
-  for _ in $(seq 100); do
-    ss "$flag" "sport = :$2" | grep -q . && return 0
-    sleep 0.1
-  done
-  echo "compare: nothing listens on $1 port $2" >&2
-  return 1
-}
-
 SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 BENCH_ARGS=(-clients "$CLIENTS" -rate "$RATE" -size "$SIZE" -duration "$DURATION" -transport "$TRANSPORT" -timeout 4m)
 if [ "$TRANSPORT" = tls ] && uses tandem; then
@@ -160,17 +137,6 @@ if [ "$TRANSPORT" = tls ] && uses tandem; then
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
     -keyout "$OUT/coturn-key.pem" -out "$OUT/coturn-cert.pem" 2>/dev/null
 fi
-
-# start_coturn LOG PORT [TLS ARGS...]: starts coturn, listening on PORT.
-start_coturn() {
-  local log=$1 port=$2
-  shift 2
-  turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port="$port" \
-    --use-auth-secret --static-auth-secret="$SECRET" --realm=tandem "$@" \
-    --no-dtls --no-cli --allow-loopback-peers --no-tcp-relay \
-    --min-port=49152 --max-port=65535 --log-file=stdout --no-stdout-log >"$log" 2>&1 &
-  COTURN_PID=$!
-}
 
 run_tandem() { # $1 = output file
   client timeout 300 "$BIN" bench turn "${BENCH_ARGS[@]}" -server-flags "${TANDEM_FLAGS:-}" >"$1" 2>"$1.log"
